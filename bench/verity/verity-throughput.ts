@@ -1,0 +1,78 @@
+// Throughput of our dm-verity tree builder vs `veritysetup format` on the same file.
+// Prints both and the ratio; never asserts (timings depend on the machine and its load).
+// Run: npx tsx bench/verity/verity-throughput.ts [MiB=256]
+import { mkdtemp, rm, open } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { execa } from 'execa'
+import { formatVerity, defaultWorkerCount } from '../../images/verity/index.ts'
+
+export interface VerityBenchResult {
+  mib: number
+  workers: number
+  oursSeconds: number
+  veritysetupSeconds: number
+  oursMiBps: number
+  veritysetupMiBps: number
+  ratio: number
+}
+
+async function writeRandom(path: string, mib: number): Promise<void> {
+  const fh = await open(path, 'w')
+  try {
+    const chunk = randomBytes(1 << 20)
+    for (let i = 0; i < mib; i++) {
+      chunk[0] = i & 0xff // keep blocks distinct across chunks
+      await fh.write(chunk)
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+async function best(runs: number, fn: () => Promise<void>): Promise<number> {
+  let min = Infinity
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now()
+    await fn()
+    min = Math.min(min, (performance.now() - t) / 1000)
+  }
+  return min
+}
+
+export async function runVerityBench(mib = 256, runs = 3): Promise<VerityBenchResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'kataref-bench-verity-'))
+  try {
+    const data = join(dir, 'data')
+    await writeRandom(data, mib)
+    const salt = randomBytes(32)
+    const uuid = '00000000-0000-4000-8000-000000000000'
+    // Warm the page cache once so both sides read from memory.
+    await execa('veritysetup', ['format', data, join(dir, 'warm'), `--salt=${salt.toString('hex')}`, `--uuid=${uuid}`])
+    const workers = defaultWorkerCount()
+    const theirs = await best(runs, async () => {
+      await execa('veritysetup', ['format', data, join(dir, 'theirs'), `--salt=${salt.toString('hex')}`, `--uuid=${uuid}`])
+    })
+    const ours = await best(runs, async () => {
+      await formatVerity(data, { hashPath: join(dir, 'ours'), salt, uuid, workers })
+    })
+    return {
+      mib, workers,
+      oursSeconds: ours, veritysetupSeconds: theirs,
+      oursMiBps: mib / ours, veritysetupMiBps: mib / theirs,
+      ratio: theirs / ours,
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const mib = Number(process.argv[2] ?? 256)
+  const r = await runVerityBench(mib)
+  console.log(`dm-verity format, ${r.mib} MiB, sha256 4096/4096, best of 3 (page cache warm)`)
+  console.log(`  veritysetup : ${r.veritysetupSeconds.toFixed(3)} s  ${r.veritysetupMiBps.toFixed(0)} MiB/s`)
+  console.log(`  kataref     : ${r.oursSeconds.toFixed(3)} s  ${r.oursMiBps.toFixed(0)} MiB/s  (${r.workers} workers)`)
+  console.log(`  ratio       : ${r.ratio.toFixed(2)}x veritysetup's throughput`)
+}
