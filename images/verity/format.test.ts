@@ -139,8 +139,8 @@ describe('verifyVerity', () => {
     const r = await formatVerity(data, { hashPath: hash, dataBlockSize: 512, hashBlockSize: 512 })
     expect(await verifyVerity(data, { hashPath: hash, hashOffset: 0, rootHash: r.rootHash })).toEqual({ ok: true, dataBlocks: 600 })
     const bytes = await readFile(data)
-    bytes[517 * 512 + 3] ^= 1
-    bytes[599 * 512] ^= 1
+    bytes[517 * 512 + 3]! ^= 1
+    bytes[599 * 512]! ^= 1
     await writeFile(data, bytes)
     expect(await verifyVerity(data, { hashPath: hash, hashOffset: 0, rootHash: r.rootHash })).toEqual({ ok: false, firstBad: { kind: 'data', block: 517, offset: 517 * 512 } })
   })
@@ -152,7 +152,7 @@ describe('verifyVerity', () => {
     const bad = await verifyVerity(data, { hashPath: hash, hashOffset: 0, rootHash: wrongRoot })
     expect(bad).toMatchObject({ ok: false, firstBad: { kind: 'hash', level: 1, block: 0 } })
     const h = await readFile(hash)
-    h[r.treeOffset + 4096 + 4096 + 10] ^= 0xff // level 0, second block
+    h[r.treeOffset + 4096 + 4096 + 10]! ^= 0xff // level 0, second block
     await writeFile(hash, h)
     const res = await verifyVerity(data, { hashPath: hash, hashOffset: 0, rootHash: r.rootHash })
     expect(res).toMatchObject({ ok: false, firstBad: { kind: 'hash', level: 0, block: 1, reason: 'digest mismatch' } })
