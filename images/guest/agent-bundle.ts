@@ -1,0 +1,64 @@
+// The guest agent as one ESM file (esbuild: platform node, format esm, target node20) plus the
+// part of koffi it imports at run time (package.json, index/indirect JS, the linux_x64 prebuild).
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { build } from 'esbuild'
+import { ToolError, errorMessage } from '../../impl/types/errors.ts'
+import { REPO_ROOT } from './cache.ts'
+
+export const DEFAULT_AGENT_ENTRY = join(REPO_ROOT, 'impl', 'agent', 'main.ts')
+
+// CJS dependencies (pino, …) call require() for node builtins; give the ESM bundle one.
+const REQUIRE_SHIM = "import { createRequire as __kataref_createRequire } from 'node:module';\nconst require = __kataref_createRequire(import.meta.url);"
+
+/** Bundles `entry` into a single ESM file; returns its text. */
+export async function bundleAgent(entry: string): Promise<string> {
+  if (!existsSync(entry)) throw new ToolError('esbuild', `agent entry ${entry} does not exist`)
+  try {
+    const r = await build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      external: ['koffi'],
+      banner: { js: REQUIRE_SHIM },
+      write: false,
+      outfile: 'agent.mjs',
+      logLevel: 'silent',
+      legalComments: 'none',
+      absWorkingDir: REPO_ROOT,
+    })
+    const out = r.outputFiles[0]
+    if (!out) throw new Error('esbuild produced no output')
+    return out.text
+  } catch (e) {
+    throw new ToolError('esbuild', `bundling ${entry} failed: ${errorMessage(e)}`, { entry }, { cause: e })
+  }
+}
+
+/** koffi files to ship, as [source, path relative to the koffi folder] pairs. */
+export function koffiFiles(nodeModules = join(REPO_ROOT, 'node_modules')): Array<[string, string]> {
+  const root = join(nodeModules, 'koffi')
+  if (!existsSync(join(root, 'package.json'))) throw new ToolError('koffi', `koffi is not installed under ${nodeModules}`)
+  const rel = ['package.json', 'index.js', 'index.cjs', 'indirect.js', 'indirect.cjs', 'src/koffi/index.js', 'src/koffi/index.cjs', 'src/koffi/indirect.js', 'src/koffi/indirect.cjs']
+  const files: Array<[string, string]> = rel.filter((r) => existsSync(join(root, r))).map((r) => [join(root, r), r])
+  // koffi looks for build/koffi/<triplet>/koffi.node next to its sources (src/koffi/../../build/koffi).
+  const prebuilds = [join(nodeModules, '@koromix', 'koffi-linux-x64', 'linux_x64', 'koffi.node'), join(root, 'build', 'koffi', 'linux_x64', 'koffi.node')]
+  const prebuild = prebuilds.find((p) => existsSync(p))
+  if (!prebuild) throw new ToolError('koffi', `no linux_x64 prebuild (looked at ${prebuilds.join(', ')})`)
+  files.push([prebuild, 'build/koffi/linux_x64/koffi.node'])
+  return files
+}
+
+export function koffiVersion(nodeModules = join(REPO_ROOT, 'node_modules')): string {
+  return (JSON.parse(readFileSync(join(nodeModules, 'koffi', 'package.json'), 'utf8')) as { version: string }).version
+}
+
+export function copyKoffi(destKoffiDir: string, files = koffiFiles()): void {
+  for (const [src, rel] of files) {
+    const dest = join(destKoffiDir, rel)
+    mkdirSync(dirname(dest), { recursive: true })
+    copyFileSync(src, dest)
+  }
+}

@@ -1,0 +1,115 @@
+// The guest image cache: one folder (default `<repo>/.cache/guest`, override KATAREF_CACHE_DIR),
+// entries named by content hash, each written to a temp path and renamed into place so an
+// interrupted build never leaves a half entry behind.
+import { createHash } from 'node:crypto'
+import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtemp, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { onExitCleanup } from '../../impl/runtime/hypervisor/qemu/cleanup.ts'
+
+/** Repository root (images/guest/ → ../..). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+export function defaultCacheDir(): string {
+  const env = process.env.KATAREF_CACHE_DIR
+  return env && env.length > 0 ? resolve(env) : join(REPO_ROOT, '.cache', 'guest')
+}
+
+/** Progress lines on stderr while building (one `[guest] …` line per step). */
+export type Progress = (msg: string) => void
+export const stderrProgress: Progress = (msg) => process.stderr.write(`[guest] ${msg}\n`)
+export const silentProgress: Progress = () => {}
+
+export function sha256(...parts: (string | Buffer)[]): string {
+  const h = createHash('sha256')
+  for (const p of parts) {
+    h.update(typeof p === 'string' ? Buffer.from(p, 'utf8') : p)
+    h.update('\0')
+  }
+  return h.digest('hex')
+}
+
+/** Streams a file through sha256. */
+export function hashFile(path: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const h = createHash('sha256')
+    createReadStream(path)
+      .on('data', (c) => h.update(c))
+      .on('error', rej)
+      .on('end', () => res(h.digest('hex')))
+  })
+}
+
+/** Memoises file hashes by path + size + mtime for this process (node is ~100 MB). */
+const fileHashMemo = new Map<string, string>()
+export async function hashFileMemo(path: string): Promise<string> {
+  const st = statSync(path)
+  const key = `${path}\0${st.size}\0${st.mtimeMs}`
+  const hit = fileHashMemo.get(key)
+  if (hit) return hit
+  const h = await hashFile(path)
+  fileHashMemo.set(key, h)
+  return h
+}
+
+export function humanSize(bytes: number): string {
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`
+  if (bytes >= 1 << 10) return `${(bytes / (1 << 10)).toFixed(1)} KiB`
+  return `${bytes} B`
+}
+
+export function ensureDir(path: string): string {
+  mkdirSync(path, { recursive: true })
+  return path
+}
+
+/**
+ * Makes a cache entry at `finalPath` (file or folder) atomically: `produce` writes to `tmpPath`
+ * (a sibling of finalPath), which is renamed onto finalPath when it resolves. On failure or a
+ * signal the temp path is removed. Returns true when the entry was built, false when it existed.
+ */
+export async function atomicEntry(finalPath: string, produce: (tmpPath: string) => Promise<void>): Promise<boolean> {
+  if (existsSync(finalPath)) return false
+  const parent = ensureDir(dirname(finalPath))
+  const tmpDir = await mkdtemp(join(parent, `.tmp-${basename(finalPath)}-`))
+  const tmpPath = join(tmpDir, basename(finalPath))
+  const cleanup = (): void => {
+    try {
+      rmSync(tmpDir, { recursive: true, force: true })
+    } catch {
+      /* best effort */
+    }
+  }
+  const unregister = onExitCleanup(cleanup)
+  try {
+    await produce(tmpPath)
+    if (existsSync(finalPath)) return false // another builder won the race; ours is dropped
+    await rename(tmpPath, finalPath)
+    return true
+  } finally {
+    unregister()
+    await rm(tmpDir, { recursive: true, force: true })
+  }
+}
+
+/** Makes a scratch folder under the cache (same filesystem as the entries), removed by `done`. */
+export async function scratchDir(cacheDir: string, label: string): Promise<{ path: string; done: () => Promise<void> }> {
+  const parent = ensureDir(join(cacheDir, 'tmp'))
+  const path = await mkdtemp(join(parent, `${label}-`))
+  const cleanup = (): void => {
+    try {
+      rmSync(path, { recursive: true, force: true })
+    } catch {
+      /* best effort */
+    }
+  }
+  const unregister = onExitCleanup(cleanup)
+  return {
+    path,
+    done: async () => {
+      unregister()
+      await rm(path, { recursive: true, force: true })
+    },
+  }
+}
