@@ -1,0 +1,42 @@
+// Lazily bound libc entry points (koffi). Nothing is loaded until first use, so importing
+// the dmverity module works on hosts without device-mapper or without koffi's native part.
+
+export interface Libc {
+  /** ioctl(fd, request, buf) — declared non-variadic (same x86_64/aarch64 ABI for a pointer arg). */
+  ioctl(fd: number, request: number, buf: Buffer): number
+  /** mknod(path, mode, dev) with dev_t as u64. */
+  mknod(path: string, mode: number, dev: bigint): number
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): number
+  umount2(target: string, flags: number): number
+  errno(): number
+}
+
+let cached: Promise<Libc> | undefined
+
+export function loadLibc(): Promise<Libc> {
+  cached ??= (async () => {
+    const mod = (await import('koffi')) as unknown as { default?: typeof import('koffi') } & typeof import('koffi')
+    const koffi = mod.default ?? mod
+    const lib = koffi.load('libc.so.6')
+    const ioctl = lib.func('int ioctl(int fd, unsigned long request, void *arg)')
+    const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)')
+    const umount2 = lib.func('int umount2(const char *target, int flags)')
+    let mknod: (path: string, mode: number, dev: bigint) => number
+    try {
+      // glibc ≥ 2.33 exports mknod; older ones only __xmknod(ver=0, path, mode, dev_t *).
+      const f = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)')
+      mknod = (p, m, d) => f(p, m, d) as number
+    } catch {
+      const f = lib.func('int __xmknod(int ver, const char *path, uint32_t mode, uint64_t *dev)')
+      mknod = (p, m, d) => f(0, p, m, [d]) as number
+    }
+    return {
+      ioctl: (fd, request, buf) => ioctl(fd, request, buf) as number,
+      mknod,
+      mount: (s, t, f, fl, d) => mount(s, t, f, fl, d) as number,
+      umount2: (t, f) => umount2(t, f) as number,
+      errno: () => koffi.errno(),
+    }
+  })()
+  return cached
+}
