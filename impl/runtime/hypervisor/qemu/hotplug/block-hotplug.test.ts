@@ -196,7 +196,7 @@ describe('rollback and early failures (spec §3 steps 1–3, 6; §14 rows 22–2
       .expect({ execute: 'device_add', error: { class: 'GenericError', desc: "Property 'virtio-blk-pci.addr' doesn't take value '30'" } })
       .expect({ execute: 'blockdev-del', args: { 'node-name': 'drive-0' } })
       .expect({ execute: 'remove-fd', args: { 'fdset-id': 0 } })
-    const err = await hotplugBlockDevice(h.ctx, { ...base, driver: 'virtio-blk-pci', index: 0 }).catch((e: Error) => e)
+    const err = await hotplugBlockDevice(h.ctx, { ...base, driver: 'virtio-blk-pci', index: 0 }).then(() => new Error('expected a failure'), (e: Error) => e)
     expect(err.message).toBe("device_add QMP device_add: GenericError: Property 'virtio-blk-pci.addr' doesn't take value '30'")
     expect((err as unknown as { context: Record<string, unknown> }).context.qmpClass).toBe('GenericError')
     h.peer.assertDone()

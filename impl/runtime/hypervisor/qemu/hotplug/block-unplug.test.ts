@@ -57,7 +57,7 @@ describe('hotunplugBlockDevice (spec §5, §14 rows 25, 28, 29)', () => {
   it('unknown id → `device_del for block device drive-9: …DeviceNotFound…`; no wait, no blockdev-del', async () => {
     h = await fakeHarness()
     h.peer.expect({ execute: 'device_del', args: { id: 'drive-9' }, error: { class: 'DeviceNotFound', desc: "Device 'drive-9' not found" } })
-    const err = await hotunplugBlockDevice(h.ctx, 'virtio-scsi', 9).catch((e: Error) => e)
+    const err = await hotunplugBlockDevice(h.ctx, 'virtio-scsi', 9).then(() => new Error('expected a failure'), (e: Error) => e)
     expect(err.message).toBe("device_del for block device drive-9: QMP device_del: DeviceNotFound: Device 'drive-9' not found")
     expect((err as unknown as { context: Record<string, unknown> }).context.qmpClass).toBe('DeviceNotFound')
     h.peer.assertDone()
@@ -68,7 +68,7 @@ describe('hotunplugBlockDevice (spec §5, §14 rows 25, 28, 29)', () => {
     h = await fakeHarness()
     h.peer.expect({ execute: 'device_del', events: [{ event: backendEvent('drive-0') }] })
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    const p = hotunplugBlockDevice(h.ctx, 'virtio-blk-pci', 0).catch((e: Error) => e)
+    const p = hotunplugBlockDevice(h.ctx, 'virtio-blk-pci', 0).then(() => new Error('expected a failure'), (e: Error) => e)
     await vi.advanceTimersByTimeAsync(9_999)
     expect(h.peer.commands).toEqual(['qmp_capabilities', 'device_del'])
     await vi.advanceTimersByTimeAsync(2)
