@@ -1,0 +1,46 @@
+// The kataref command line (launched by bin/kataref.mjs). Each command parses its own flags with
+// util.parseArgs; usage errors exit 2 with the command's usage.
+import { UsageError } from './cli/args.ts'
+import { conformanceCommand } from './cli/conformance.ts'
+import { DELEGATES, delegateCommand } from './cli/delegate.ts'
+import { reportCommand } from './cli/report.ts'
+import { runCommand } from './cli/run.ts'
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
+  conformance: { summary: 'run the conformance scenarios and write reports', run: conformanceCommand },
+  run: { summary: 'run one scenario (--keep leaves its guest up)', run: runCommand },
+  report: { summary: 'report merge: merge shard reports', run: reportCommand },
+  ...Object.fromEntries(Object.entries(DELEGATES).map(([name, d]) => [name, { summary: d.summary, run: (argv: string[]) => delegateCommand(name, argv) }])),
+}
+
+export const USAGE = `usage: kataref <command> [options]
+
+commands:
+${Object.entries(COMMANDS)
+  .map(([n, c]) => `  ${n.padEnd(13)}${c.summary}`)
+  .join('\n')}
+
+'kataref <command> --help' describes a command.`
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE + '\n')
+    return cmd === undefined ? 2 : 0
+  }
+  const c = COMMANDS[cmd]
+  if (!c) {
+    process.stderr.write(`kataref: unknown command '${cmd}'\n${USAGE}\n`)
+    return 2
+  }
+  try {
+    return await c.run(rest)
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n\n${e.usage}\n`)
+      return 2
+    }
+    process.stderr.write(`kataref ${cmd}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+    return 1
+  }
+}

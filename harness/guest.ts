@@ -1,0 +1,32 @@
+// The booted guest a scenario receives from the `guest` fixture.
+// Booting (images + QemuVm + debug console) is implemented in boot-guest.ts; the harness only codes
+// against this interface, so its own tests can hand scenarios a fake guest.
+import type { Logger } from '../impl/types/logger.ts'
+
+export interface Guest {
+  id: string
+  kernelVersion: string
+  /** Wall time from launching QEMU until the agent and debug console answered. */
+  bootMs: number
+  agentSocketPath: string
+  qmpSocketPath: string
+  debugSocketPath: string
+  consoleLogPath: string
+  runDir: string
+  /** The independent debug shell in the guest (witness), see harness/guest-contract.md. */
+  debug: { run(cmd: string, opts?: { timeoutMs?: number }): Promise<{ stdout: string; exitCode: number }> }
+  /** Last `lines` lines of the serial console (the agent logs JSON lines there). */
+  consoleTail(lines: number): Promise<string>
+  stop(): Promise<void>
+}
+
+export interface BootGuestOptions {
+  /** Leave the VM running after the scenario (`kataref run --keep`); stop() then only detaches. */
+  keep?: boolean
+  log?: Logger
+  /** Directory under which the guest's runDir is created; the runner removes it after the run. */
+  runRoot?: string
+  signal?: AbortSignal
+}
+
+export type BootGuest = (opts: BootGuestOptions) => Promise<Guest>

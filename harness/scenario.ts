@@ -1,0 +1,143 @@
+// The scenario API: a scenario is one vitest file `scenarios/<name>.scenario.ts` whose tests sit inside
+// one `scenario({...}, () => { ... })` block. The block carries the metadata to the reporter through
+// `task.meta` (inherited by every test in it); the `test` exported here adds the fixtures:
+//   - `guest`: a booted guest, shared by the tests of the file (booted lazily by the first test that asks,
+//     stopped when the file ends, left running with `kataref run --keep`);
+//   - an automatic gate that skips each test with "skipped: missing <req>: <why>" when a requirement is
+//     missing, before anything is booted.
+// On a failing test that used the guest, the console tail and the agent's log lines are attached to the
+// test (task.meta.katarefLogs; annotations too for anything a test annotates itself), so reports show them.
+import { readFile, appendFile } from 'node:fs/promises'
+import { describe, test as base, expect } from 'vitest'
+import type { BootGuest, Guest } from './guest.ts'
+import type { LogAttachment } from './reporters/model.ts'
+import { ENV } from './env.ts'
+import { missingRequirement } from './requirements.ts'
+import { SCENARIO_SUFFIX, ScenarioMetaError, scenarioNameOf, validateScenarioMeta, type ScenarioMeta } from './scenario-meta.ts'
+
+export { expect }
+export { SCENARIO_SUFFIX, ScenarioMetaError, scenarioNameOf, validateScenarioMeta, type ScenarioMeta }
+
+/** Declares the scenario of this file; put its tests in `body`. */
+export function scenario(meta: ScenarioMeta, body: () => void): void {
+  const m = validateScenarioMeta(meta)
+  describe(m.name, { meta: { kataref: m } }, body)
+}
+
+/** Lazily boots one guest per file; tests of the file share it. */
+interface GuestLease {
+  get(signal: AbortSignal): Promise<Guest>
+}
+
+export interface ScenarioFixtures {
+  guest: Guest
+}
+interface InternalFixtures {
+  _scenarioGate: void
+  _guestLease: GuestLease
+}
+
+export interface ScenarioTestOptions {
+  /** How to boot a guest; defaults to harness/boot-guest.ts (imported only when a test asks for `guest`). */
+  bootGuest?: BootGuest
+  /** Lines of console attached to a failing test. */
+  tailLines?: number
+}
+
+const loadRealBootGuest: BootGuest = async (opts) => (await import('./boot-guest.ts')).bootGuest(opts)
+
+// Ctrl-C in a terminal reaches every process of the group. The runner (cli) owns cancellation and
+// forwards it to the workers, so a worker must survive SIGINT long enough to tear its guest down.
+if (process.env.VITEST_WORKER_ID !== undefined || process.env.VITEST_POOL_ID !== undefined) {
+  process.on('SIGINT', () => {})
+}
+
+async function agentLogTail(guest: Guest, lines: number): Promise<string> {
+  const text = await readFile(guest.consoleLogPath, 'utf8')
+  const json = text.split('\n').filter((l) => l.trimStart().startsWith('{'))
+  return json.slice(-lines).join('\n')
+}
+
+/** Console tail and agent log of a guest, for a failing test. Never throws. */
+async function guestLogs(guest: Guest, lines: number): Promise<LogAttachment[]> {
+  const safe = async (f: () => Promise<string>) => {
+    try {
+      return await f()
+    } catch (e) {
+      return `(unavailable: ${e instanceof Error ? e.message : String(e)})`
+    }
+  }
+  return [
+    { type: 'kataref:console', title: `guest ${guest.id} console (last ${lines} lines)`, content: await safe(() => guest.consoleTail(lines)) },
+    { type: 'kataref:agent-log', title: `guest ${guest.id} agent log (last ${lines} lines)`, content: await safe(() => agentLogTail(guest, lines)) },
+  ]
+}
+
+function describeKeptGuest(g: Guest): string {
+  return [
+    `guest ${g.id} kept running (kernel ${g.kernelVersion}, booted in ${g.bootMs} ms)`,
+    `  run dir:       ${g.runDir}`,
+    `  console log:   ${g.consoleLogPath}`,
+    `  QMP socket:    ${g.qmpSocketPath}`,
+    `  agent socket:  ${g.agentSocketPath}   (kataref agent ... / ttrpc)`,
+    `  debug socket:  ${g.debugSocketPath}   (e.g. socat - UNIX-CONNECT:${g.debugSocketPath})`,
+    `  stop it with:  printf '{"execute":"qmp_capabilities"}{"execute":"quit"}' | socat - UNIX-CONNECT:${g.qmpSocketPath}`,
+  ].join('\n')
+}
+
+/** Builds the scenario `test` with its fixtures; scenarios use the default `test` below. */
+export function createScenarioTest(options: ScenarioTestOptions = {}) {
+  const boot = options.bootGuest ?? loadRealBootGuest
+  const tailLines = options.tailLines ?? 200
+  return base.extend<ScenarioFixtures & InternalFixtures>({
+    _scenarioGate: [
+      async ({ task, skip }, use) => {
+        const meta = task.meta.kataref
+        if (!meta) throw new ScenarioMetaError(`test '${task.name}' is not inside scenario({...}, () => { ... })`)
+        const expected = scenarioNameOf(task.file.name)
+        if (meta.name !== expected) throw new ScenarioMetaError(`name '${meta.name}' does not match its file name '${expected}${SCENARIO_SUFFIX}'`)
+        const missing = missingRequirement(meta.requires ?? [])
+        if (missing) skip(missing)
+        await use()
+      },
+      { auto: true },
+    ],
+    _guestLease: [
+      async ({}, use) => {
+        const keep = process.env[ENV.keepGuest] === '1'
+        let booting: Promise<Guest> | undefined
+        await use({
+          get(signal) {
+            booting ??= boot({ keep, runRoot: process.env[ENV.runRoot], signal })
+            return booting
+          },
+        })
+        if (!booting) return
+        const guest = await booting.catch(() => undefined)
+        if (!guest) return
+        if (keep) {
+          const text = describeKeptGuest(guest)
+          console.log(text)
+          const file = process.env[ENV.keepFile]
+          if (file) await appendFile(file, JSON.stringify({ text }) + '\n')
+          return
+        }
+        await guest.stop()
+      },
+      { scope: 'file' },
+    ],
+    guest: async ({ _scenarioGate, _guestLease, task, signal, onTestFailed }, use) => {
+      void _scenarioGate
+      const guest = await _guestLease.get(signal)
+      task.meta.katarefBootMs = guest.bootMs
+      // vitest 4.1 refuses annotate() once a test has failed, so the logs travel in task.meta (sent to the
+      // reporter with the final result) and the reporter turns them into the report's logs.
+      onTestFailed(async () => {
+        task.meta.katarefLogs = [...(task.meta.katarefLogs ?? []), ...(await guestLogs(guest, tailLines))]
+      })
+      await use(guest)
+    },
+  })
+}
+
+export const test = createScenarioTest()
