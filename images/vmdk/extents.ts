@@ -1,0 +1,39 @@
+// The VMDK extent list for a GPT disk (§6.1): head, then per partition an optional padding file and
+// the layer itself in ≤ 2 GiB chunks, all referencing files in place.
+import { InvalidInputError } from '../../impl/types/errors.ts'
+import { HEAD_SECTORS, type GptLayout } from '../gpt/layout.ts'
+
+export interface VmdkExtent {
+  path: string
+  sectors: number
+  /** Offset in 512-byte sectors inside `path`. */
+  fileOffset: number
+}
+
+/** twoGbMaxExtentFlat: no extent may exceed 2 GiB (0x8000_0000 >> 9 sectors). */
+export const MAX_EXTENT_SECTORS = 0x8000_0000 / 512
+
+/** Splits `sectors` of one file into ≤ 2 GiB extents with advancing offsets. */
+export function chunkExtents(path: string, sectors: number): VmdkExtent[] {
+  const out: VmdkExtent[] = []
+  for (let off = 0; off < sectors; off += MAX_EXTENT_SECTORS) {
+    out.push({ path, sectors: Math.min(MAX_EXTENT_SECTORS, sectors - off), fileOffset: off })
+  }
+  return out
+}
+
+export function gptDiskExtents(layout: GptLayout, headPath: string, padPath: (index: number) => string): VmdkExtent[] {
+  const extents: VmdkExtent[] = [{ path: headPath, sectors: HEAD_SECTORS, fileOffset: 0 }]
+  let prevEnd = HEAD_SECTORS - 1
+  for (const p of layout.partitions) {
+    const gap = p.startLba - (prevEnd + 1)
+    if (gap > 0) extents.push({ path: padPath(p.index), sectors: gap, fileOffset: 0 })
+    extents.push(...chunkExtents(p.path, p.sizeSectors))
+    prevEnd = p.endLba
+  }
+  const total = extents.reduce((s, e) => s + e.sectors, 0)
+  if (total !== layout.virtualTotalSectors) {
+    throw new InvalidInputError('GPT VMDK layout', `GPT VMDK extent size does not match disk layout: Some(${total}) != ${layout.virtualTotalSectors}`)
+  }
+  return extents
+}

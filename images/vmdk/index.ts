@@ -1,0 +1,3 @@
+// VMDK descriptors (twoGbMaxExtentFlat) that stitch files together into one virtual disk.
+export * from './extents.ts'
+export * from './descriptor.ts'
