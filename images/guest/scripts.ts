@@ -52,6 +52,7 @@ fail() {
 while read -r m; do
   insmod "/lib/modules/$m" || echo "kataref-initramfs: insmod $m failed"
 done < /etc/kataref/modules
+echo "kataref-initramfs: $(wc -l < /etc/kataref/modules) modules loaded at $(cut -d' ' -f1 /proc/uptime)s"
 n=0
 while [ ! -b "$root" ]; do
   n=$((n + 1))
@@ -83,9 +84,10 @@ export const INITTAB = `# kataref guest: busybox init is PID 1 (it reaps orphans
 export const RC_SYSINIT = `#!/bin/sh
 # kataref guest sysinit: writable places on tmpfs, pseudo filesystems, pure cgroup v2.
 ${PATH}
-mountpoint -q /proc || mount -t proc proc /proc
-mountpoint -q /sys || mount -t sysfs sysfs /sys
-mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
+mounted() { grep -q " $1 " /proc/mounts 2>/dev/null; }
+mounted /proc || mount -t proc proc /proc
+mounted /sys || mount -t sysfs sysfs /sys
+mounted /dev || mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
