@@ -9,12 +9,15 @@ import type { TtrpcServer, ServerConnection } from './server.ts'
 export function hex(s: string): Buffer {
   const parts: Buffer[] = []
   const re = /"([^"]*)"|([0-9a-fA-F]{2})|\s+/y
-  let m: RegExpExecArray | null
-  while (re.lastIndex < s.length && (m = re.exec(s))) {
+  let pos = 0
+  while (pos < s.length) {
+    re.lastIndex = pos
+    const m = re.exec(s)
+    if (!m) throw new Error(`bad hex literal at ${pos}: ${s.slice(pos)}`)
     if (m[1] !== undefined) parts.push(Buffer.from(m[1], 'ascii'))
     else if (m[2] !== undefined) parts.push(Buffer.from(m[2], 'hex'))
+    pos = re.lastIndex
   }
-  if (re.lastIndex < s.length) throw new Error(`bad hex literal at ${re.lastIndex}: ${s.slice(re.lastIndex)}`)
   return Buffer.concat(parts)
 }
 
