@@ -1,0 +1,10 @@
+// Public surface of QEMU block hot(un)plug.
+export { hotplugBlockDevice, deviceAddWithRollback, blockdevAddArgs, scsiAddressOf, parseAio, SCSI_BUS, type BlockHotplugRequest, type BlockHotplugResult } from './block-hotplug.ts'
+export { hotunplugBlockDevice, waitForDeviceDeleted, DEVICE_DELETED_TIMEOUT_MS } from './block-unplug.ts'
+export { hotplugDevice, hotunplugDevice, removeDevice, initHotplugContext, INDEP_IOTHREAD_ID, type QemuDeviceState, type QemuHotplugConfig } from './hotplug-dispatcher.ts'
+export type { BlockHotplugContext } from './hotplug-context.ts'
+export { HotplugError, findQmpError } from './hotplug-errors.ts'
+export { PciBridgeSlots, formatPciAddr, pciPathOf, findFreeSlotInQueryPci, type PciAddrFormat, type FreeSlot, type QueryPciBus } from './pci-slots.ts'
+export { CcwSubchannel, CcwSubchannelError } from './ccw-subchannel.ts'
+export { BlockFdsets, blockFdOpaque, nodeNameOfOpaque } from './block-fdsets.ts'
+export { prepareBlockSource, renderVmdkDescriptor } from './block-source.ts'
