@@ -30,3 +30,32 @@ describe('BlockIndexAllocator (spec §2, §14 row 33)', () => {
     expect(() => blockNodeName(-1)).toThrow()
   })
 })
+
+describe('BlockIndexAllocator against a model (fast-check)', () => {
+  it('never hands out a live index; reuse is smallest-first; the counter advances on every allocation', async () => {
+    const fc = await import('fast-check')
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constant(-1), fc.nat(20)), { maxLength: 80 }), (ops) => {
+        const a = new BlockIndexAllocator()
+        const live = new Set<number>()
+        const released = new Set<number>()
+        let counter = 0
+        for (const op of ops) {
+          if (op === -1 || !live.has(op)) {
+            const expected = released.size > 0 ? Math.min(...released) : counter
+            const got = a.allocate()
+            if (got !== expected || live.has(got)) return false
+            released.delete(got)
+            live.add(got)
+            counter++
+          } else {
+            a.release(op)
+            live.delete(op)
+            released.add(op)
+          }
+        }
+        return true
+      }),
+    )
+  })
+})

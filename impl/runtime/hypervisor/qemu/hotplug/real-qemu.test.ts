@@ -87,6 +87,13 @@ describe('real paused QEMU (TCG, no guest)', () => {
     const ctx = ctxFor(q.qmp)
     const disk = rawFile(q.dir)
 
+    // getfd: one fd by SCM_RIGHTS under a name, then closefd by that name
+    const fd = fs.openSync(disk, 'r')
+    await q.qmp.execute('getfd', { fdname: 'kataref-test' }, { fds: [fd] })
+    fs.closeSync(fd)
+    await q.qmp.execute('closefd', { fdname: 'kataref-test' })
+    await expect(q.qmp.execute('closefd', { fdname: 'kataref-test' })).rejects.toThrow(/File descriptor named 'kataref-test' not found/)
+
     await expect(hotplugBlockDevice(ctx, { driver: 'virtio-scsi', index: 3, pathOnHost: disk, aio: 'io_uring', direct: false, readOnly: false, noDrop: false })).resolves.toEqual({
       scsiAddr: '0:3',
     })
