@@ -2,7 +2,7 @@
 // kata-types mount.rs): the container's rootfs mounts are dropped and replaced by one mount whose
 // only option is `io.katacontainers.volume=` + base64(JSON KataVirtualVolume), telling the agent
 // to pull the image inside the guest.
-import { FORCE_GUEST_PULL, isExperimentalEnabled } from '../../types/config/index.ts'
+import { forceGuestPullEnabled } from '../../types/config/index.ts'
 
 export const KATA_VIRTUAL_VOLUME_OPTION = 'io.katacontainers.volume'
 export const KATA_VIRTUAL_VOLUME_IMAGE_GUEST_PULL = 'image_guest_pull'
@@ -37,7 +37,14 @@ export function guestPullRootfsMount(): RootfsMount {
   return { type: '', source: '', target: '', options: [kataVirtualVolumeOption({ volume_type: KATA_VIRTUAL_VOLUME_IMAGE_GUEST_PULL })] }
 }
 
-/** Rootfs mounts to use for a container: replaced under force_guest_pull, else passed through unchanged. */
-export function rootfsMountsForContainer(mounts: readonly RootfsMount[], experimental: readonly string[]): RootfsMount[] {
-  return isExperimentalEnabled(experimental, FORCE_GUEST_PULL) ? [guestPullRootfsMount()] : [...mounts]
+/**
+ * Rootfs mounts to use for a container: replaced under force_guest_pull, else passed through
+ * unchanged. `runtime` is the `[runtime]` section, or just its `experimental` list.
+ */
+export function rootfsMountsForContainer(
+  mounts: readonly RootfsMount[],
+  runtime: readonly string[] | { experimental: readonly string[]; experimentalForceGuestPull?: boolean },
+): RootfsMount[] {
+  const on = forceGuestPullEnabled(Array.isArray(runtime) ? { experimental: runtime as readonly string[] } : (runtime as { experimental: readonly string[] }))
+  return on ? [guestPullRootfsMount()] : [...mounts]
 }

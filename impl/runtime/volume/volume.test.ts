@@ -24,6 +24,10 @@ describe('§10 force_guest_pull (§14.18)', () => {
     expect(rootfsMountsForContainer(rootfs, ['force_guest_pull_typo'])).toEqual(rootfs)
     expect(rootfsMountsForContainer([], [])).toEqual([])
   })
+  it('the Go boolean experimental_force_guest_pull is accepted as an alias', () => {
+    expect(rootfsMountsForContainer(rootfs, { experimental: [], experimentalForceGuestPull: true })).toEqual([guestPullRootfsMount()])
+    expect(rootfsMountsForContainer(rootfs, { experimental: [], experimentalForceGuestPull: false })).toEqual(rootfs)
+  })
   it('only set fields are serialised', () => {
     expect(kataVirtualVolumeOption({ volume_type: 'image_guest_pull', source: '' })).toBe('io.katacontainers.volume=eyJ2b2x1bWVfdHlwZSI6ImltYWdlX2d1ZXN0X3B1bGwifQ==')
   })

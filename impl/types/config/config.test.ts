@@ -63,7 +63,7 @@ describe('serde defaults (key absent) and type errors, every key', () => {
     expect(rt).toEqual(defaultRuntimeConfig())
     expect(rt).toMatchObject({
       staticSandboxResourceMgmt: false, danConf: '', experimental: [], enableDebug: false, logLevel: 'info',
-      disableGuestEmptyDir: true, emptydirMode: 'shared-fs', hypervisorName: '', agentName: '',
+      disableGuestEmptyDir: true, emptydirMode: 'shared-fs', hypervisorName: '', agentName: '', experimentalForceGuestPull: false,
     })
   })
   it('hypervisor serde defaults, after adjust', () => {

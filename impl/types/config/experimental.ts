@@ -6,6 +6,11 @@ export const FORCE_GUEST_PULL = 'force_guest_pull'
 
 export const KNOWN_EXPERIMENTAL_FEATURES: readonly string[] = [FORCE_GUEST_PULL]
 
+/** force_guest_pull: listed in `experimental`, or the Go key `experimental_force_guest_pull = true`. */
+export function forceGuestPullEnabled(runtime: { experimental: readonly string[]; experimentalForceGuestPull?: boolean }): boolean {
+  return runtime.experimental.includes(FORCE_GUEST_PULL) || runtime.experimentalForceGuestPull === true
+}
+
 export function isExperimentalEnabled(experimental: readonly string[], feature: string): boolean {
   return experimental.includes(feature)
 }

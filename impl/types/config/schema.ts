@@ -70,6 +70,7 @@ export const RUNTIME_KEYS: readonly KeySpec<RuntimeConfig>[] = [
   { key: 'static_sandbox_resource_mgmt', prop: 'staticSandboxResourceMgmt', type: 'bool', default: false },
   { key: 'dan_conf', prop: 'danConf', type: 'string', default: '' },
   { key: 'experimental', prop: 'experimental', type: 'string[]', default: [] },
+  { key: 'experimental_force_guest_pull', prop: 'experimentalForceGuestPull', type: 'bool', default: false },
   { key: 'disable_guest_empty_dir', prop: 'disableGuestEmptyDir', type: 'bool', default: true },
   { key: 'emptydir_mode', prop: 'emptydirMode', type: 'string', default: 'shared-fs' },
 ]

@@ -57,6 +57,11 @@ export interface RuntimeConfig {
   danConf: string
   experimental: string[]
   /**
+   * Go runtime boolean (TEE templates). runtime-rs ignores it; kataref treats it as an alias of
+   * `experimental = ["force_guest_pull"]` so a Go-style file does not silently lose guest pull.
+   */
+  experimentalForceGuestPull: boolean
+  /**
    * Go runtime key (runtime-rs removed it in b20f974ddd). kataref keeps Go's meaning and default
    * (true) because it implements both emptyDir modes; see impl/runtime/volume/empty-dir.ts.
    */
