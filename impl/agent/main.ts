@@ -1,6 +1,6 @@
 // Agent entry point. In the guest: `node agent.mjs --channel vport:kataref.agent.0` (started by init).
 // On a host, for tests that need no guest kernel: `kataref agent --listen unix:PATH --root DIR`.
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -106,7 +106,9 @@ export async function main(argv: string[]): Promise<number> {
     if (!!values.listen === !!values.channel) throw new InvalidInputError('arguments', 'give exactly one of --listen or --channel')
     const endpoint = values.listen ? parseEndpoint('--listen', values.listen) : parseEndpoint('--channel', values.channel!)
     const hostMode = endpoint.kind === 'unix'
-    const rootDir = values.root ?? (hostMode ? await mkdtemp(join(tmpdir(), 'kataref-agent-')) : undefined)
+    // Host mode without --root gets a private temp root, removed again when the agent stops.
+    const tempRoot = !values.root && hostMode ? await mkdtemp(join(tmpdir(), 'kataref-agent-')) : undefined
+    const rootDir = values.root ?? tempRoot
     const config = guestAgentConfig({ manageHostname: !hostMode, logLevel: level, ...(rootDir ? { rootDir } : {}) })
     const agent = await startAgent(endpoint, config)
     const onSignal = (sig: NodeJS.Signals) => {
@@ -115,7 +117,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
-    await agent.done
+    try {
+      await agent.done
+    } finally {
+      if (tempRoot) await rm(tempRoot, { recursive: true, force: true })
+    }
     return 0
   } catch (e) {
     process.stderr.write(`kataref agent: ${errorMessage(e)}\n`)

@@ -22,6 +22,9 @@ export class Channel {
   constructor(private readonly duplex: Duplex, private readonly handlers: ChannelHandlers, private readonly logger: Logger) {
     this.closedPromise = new Promise((resolve) => { this.resolveClosed = resolve })
     duplex.on('data', (chunk: Buffer) => this.onData(chunk))
+    // A stream handed over paused (a dialer that read a handshake line first) must flow now:
+    // a 'data' listener alone does not resume an explicitly paused stream.
+    duplex.resume()
     duplex.on('end', () => this.shutdown())
     duplex.on('close', () => this.shutdown())
     duplex.on('error', (err: Error) => this.shutdown(err))
