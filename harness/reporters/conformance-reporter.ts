@@ -119,13 +119,22 @@ export class ConformanceReporter implements Reporter {
         vitest: this._opts.vitestVersion ?? 'unknown',
         node: process.version,
       },
-      host: (this._opts.host ?? hostFacts)(),
+      host: this._host(),
       summary: summarize(scenarios),
       scenarios,
       errors: [...unhandledErrors.map(toReportError), ...this.errors.map(toReportError)],
     }
     this.report = report
     return report
+  }
+
+  private _host(): HostFacts {
+    try {
+      return (this._opts.host ?? hostFacts)()
+    } catch (e) {
+      this._fail('probing host facts', e)
+      return { kernel: 'unknown', arch: process.arch, qemu: null, accel: 'tcg', hostname: 'unknown' }
+    }
   }
 
   private _test(tc: TestCase, reason: TestRunEndReason, scenarioName: string | undefined): TestCaseResult {
