@@ -1,0 +1,13 @@
+// Multi-layer EROFS storage (dm-verity protected lowers + overlay) for the guest agent.
+export * from './storage-context.ts'
+export * from './multi-layer-errors.ts'
+export * from './multi-layer-options.ts'
+export { handleMultiLayerErofsGroup, multiLayerErofsHandler, resolveMkdirPath, CONCURRENT_MOUNT_FAILED, type MultiLayerErofsRecord, type MultiLayerErofsResult } from './multi-layer-erofs.ts'
+export { MultiLayerErofsState, type StorageEnv, type TeardownReport } from './multi-layer-state.ts'
+export { waitAndMountLayer, DEVMAPPER_NOT_BUILT_IN, type LayerMountInfo } from './layer-mount.ts'
+export { parseMountOptions, MS } from './mount-options.ts'
+export { waitForPath, PARTITION_POLL_MS } from './partition-wait.ts'
+export { LinuxMounter, parseMountInfo, MountError } from './linux-mounter.ts'
+export { SysfsDeviceResolver, splitPciPath, DeviceResolveError } from './sysfs-devices.ts'
+export { createGuestStorageEnv, type GuestStorageEnvOptions } from './guest-storage-env.ts'
+export { fakeStorageEnv, FakeClock, FakeDevices, FakeMounter, erofsLower, ext4Upper, verityOptions, type FakeStorage } from './fake-storage-context.ts'
