@@ -29,4 +29,8 @@ export interface BootGuestOptions {
   signal?: AbortSignal
 }
 
+/**
+ * Boots a guest. A failed boot should throw a KatarefError whose `context.consoleLogPath` names the
+ * console log; the fixture then attaches its tail to the failing test.
+ */
 export type BootGuest = (opts: BootGuestOptions) => Promise<Guest>

@@ -73,6 +73,18 @@ async function guestLogs(guest: Guest, lines: number): Promise<LogAttachment[]> 
   ]
 }
 
+/** A failed boot's console, when the error names it (KatarefError context `consoleLogPath`). */
+async function bootFailureLogs(e: unknown, lines: number): Promise<LogAttachment[]> {
+  const path = (e as { context?: { consoleLogPath?: unknown } } | undefined)?.context?.consoleLogPath
+  if (typeof path !== 'string') return []
+  try {
+    const tail = (await readFile(path, 'utf8')).split('\n').slice(-lines).join('\n')
+    return [{ type: 'kataref:console', title: `boot failure console (last ${lines} lines of ${path})`, content: tail }]
+  } catch {
+    return []
+  }
+}
+
 function describeKeptGuest(g: Guest): string {
   return [
     `guest ${g.id} kept running (kernel ${g.kernelVersion}, booted in ${g.bootMs} ms)`,
@@ -116,10 +128,11 @@ export function createScenarioTest(options: ScenarioTestOptions = {}) {
         const guest = await booting.catch(() => undefined)
         if (!guest) return
         if (keep) {
+          // The CLI prints this after the run (console output of a worker may be swallowed by reporters).
           const text = describeKeptGuest(guest)
-          console.log(text)
           const file = process.env[ENV.keepFile]
           if (file) await appendFile(file, JSON.stringify({ text }) + '\n')
+          else process.stderr.write(text + '\n')
           return
         }
         await guest.stop()
@@ -128,7 +141,13 @@ export function createScenarioTest(options: ScenarioTestOptions = {}) {
     ],
     guest: async ({ _scenarioGate, _guestLease, task, signal, onTestFailed }, use) => {
       void _scenarioGate
-      const guest = await _guestLease.get(signal)
+      let guest: Guest
+      try {
+        guest = await _guestLease.get(signal)
+      } catch (e) {
+        task.meta.katarefLogs = await bootFailureLogs(e, tailLines)
+        throw e
+      }
       task.meta.katarefBootMs = guest.bootMs
       // vitest 4.1 refuses annotate() once a test has failed, so the logs travel in task.meta (sent to the
       // reporter with the final result) and the reporter turns them into the report's logs.

@@ -53,8 +53,8 @@ export async function conformanceCommand(argv: string[]): Promise<number> {
   }
   return runScenarios({
     root,
-    // Without --grep, let vitest find the files itself (same include as `vitest --project scenarios`).
-    files: grep ? chosen.map((f) => f.path) : [],
+    // Explicit paths: vitest also applies the project's include, so both must agree on a file.
+    files: chosen.map((f) => f.path),
     shard,
     grep: values.grep ?? null,
     reporters,

@@ -4,7 +4,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { junitCases } from './junit-parse.ts'
-import { readReport, runCli, scenarioSource, writeProject, type InlineProject } from './inline.ts'
+import { ERRORS_TS, readReport, runCli, SCENARIO_TS, scenarioSource, writeProject, type InlineProject } from './inline.ts'
 
 const statusMap = (r: { scenarios: Array<{ name: string; status: string }> }) => Object.fromEntries(r.scenarios.map((s) => [s.name, s.status]))
 
@@ -150,6 +150,18 @@ describe('kataref run', () => {
       }),
       'other-one': scenarioSource({ name: 'other-one', body: `  test('never runs here', () => { throw new Error('wrong scenario ran') })` }),
       'wrong-name': scenarioSource({ name: 'not-my-file', body: `  test('x', () => {})` }),
+      'broken-syntax': `import { scenario } from 'nowhere-such-module'\nscenario({ name: 'broken-syntax' }, () => {})\n`,
+      'no-meta': `import { createScenarioTest } from ${JSON.stringify(SCENARIO_TS)}\nconst test = createScenarioTest()\ntest('bare', () => {})\n`,
+      'boot-fails': `import { scenario, createScenarioTest } from ${JSON.stringify(SCENARIO_TS)}
+import { KatarefError } from ${JSON.stringify(ERRORS_TS)}
+import { writeFileSync } from 'node:fs'
+const test = createScenarioTest({ bootGuest: async () => {
+  const log = process.env.MARK_DIR + '/console.log'
+  writeFileSync(log, 'SeaBIOS\\nKernel panic - not syncing: VFS')
+  throw new KatarefError('guest did not come up', 4, { consoleLogPath: log })
+} })
+scenario({ name: 'boot-fails', upstream: 'x' }, () => { test('boots', ({ guest }) => { void guest }) })
+`,
     })
   })
   afterAll(() => p.cleanup())
@@ -179,6 +191,22 @@ describe('kataref run', () => {
     const rep = await readReport(join(p.scratch, 'wn'))
     expect(rep.scenarios[0]).toMatchObject({ name: 'wrong-name', status: 'failed' })
     expect(JSON.stringify(rep.scenarios[0])).toContain("name 'not-my-file' does not match its file name 'wrong-name")
+  })
+
+  it('fails files that do not load, have no scenario() metadata, or whose guest does not boot', async () => {
+    const out = join(p.scratch, 'bad')
+    const r = await runCli(['conformance', '--root', p.root, '--grep', '^(broken-syntax|no-meta|boot-fails)$', '--out', out, '--reporter', 'none'], { env: { MARK_DIR: p.scratch } })
+    expect(r.exitCode).toBe(1)
+    const rep = await readReport(out)
+    expect(statusMap(rep)).toEqual({ 'boot-fails': 'failed', 'broken-syntax': 'failed', 'no-meta': 'failed' })
+    const by = Object.fromEntries(rep.scenarios.map((s) => [s.name, s]))
+    expect(by['broken-syntax']!.errors[0]!.message).toContain('nowhere-such-module')
+    expect(JSON.stringify(by['no-meta'])).toContain('is not inside scenario({...}, () => { ... })')
+    expect(by['boot-fails']!.tests[0]!.errors[0]!.message).toBe('guest did not come up')
+    expect(by['boot-fails']!.logs[0]!.content).toContain('Kernel panic - not syncing: VFS')
+    const cases = junitCases(await readFile(join(out, 'junit.xml'), 'utf8'))
+    expect([...new Set(cases.filter((c) => c.status === 'failed').map((c) => c.suite))].sort()).toEqual(['boot-fails', 'broken-syntax', 'no-meta'])
+    expect(cases.find((c) => c.suite === 'broken-syntax')!.name).toBe('(scenario file)')
   })
 
   it('names an unknown scenario and suggests close ones', async () => {

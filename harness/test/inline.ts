@@ -12,6 +12,7 @@ export const HARNESS_DIR = join(HERE, '..')
 export const BIN = join(HERE, '..', '..', 'bin', 'kataref.mjs')
 export const SCENARIO_TS = join(HARNESS_DIR, 'scenario.ts')
 export const FAKE_GUEST_TS = join(HERE, 'fake-guest.ts')
+export const ERRORS_TS = join(HARNESS_DIR, '..', 'impl', 'types', 'errors.ts')
 
 export interface InlineProject {
   root: string
