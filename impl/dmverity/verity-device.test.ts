@@ -4,7 +4,7 @@ import { FakeDmBackend, FAKE_DM_MAJOR } from './fake-dm-backend.ts'
 import { FakeNodeOps } from './fake-node-ops.ts'
 import { DmVerityError, Errno, errorChain } from './errors.ts'
 import { parseDmverityOptions } from './verity-options.ts'
-import { cleanupDmverityDevices, createDmverityDevice, destroyPartitionDmverityDevice, listVerityDevices, type DmVerityContext } from './verity-device.ts'
+import { cleanupDmverityDevices, createDmverityDevice, destroyPartitionDmverityDevice, listVerityDevices, readDmTable, type DmVerityContext } from './verity-device.ts'
 
 const B1 = parseDmverityOptions([
   'X-kata.dmverity.roothash=aabbccdd', 'X-kata.dmverity.hashoffset=8192', 'X-kata.dmverity.blocksize=4096',
@@ -234,5 +234,13 @@ describe('destroy and cleanup (§10)', () => {
     const { DmClient } = await import('./dm-client.ts')
     await new DmClient(c).deviceCreate('other', { flags: 0, udevFlags: 0 })
     expect(await listVerityDevices(ctx)).toEqual([NODE])
+  })
+})
+
+describe('readDmTable', () => {
+  it('reads the live table back', async () => {
+    const { ctx } = setup()
+    await createDmverityDevice(ctx, '/dev/vdb1', B1)
+    expect(await readDmTable(ctx, NAME, { table: true })).toEqual(['0 16 verity 1 /dev/vdb1 /dev/vdb1 4096 4096 2 3 sha256 aabbccdd 0000000000000000'])
   })
 })

@@ -173,3 +173,18 @@ export async function listVerityDevices(ctx: DmVerityContext): Promise<string[]>
     await control.close()
   }
 }
+
+/**
+ * Read a device back from the kernel (DM_TABLE_STATUS): `table: true` gives the loaded table lines
+ * (`0 16 verity 1 254:17 254:17 …`, data device as major:minor), `table: false` the status lines
+ * (`0 16 verity V` when verified, `C` on corruption). For guest scenarios and diagnostics.
+ */
+export async function readDmTable(ctx: Pick<DmVerityContext, 'dm'>, name: string, opts: { table: boolean }): Promise<string[]> {
+  const control = await ctx.dm.openControl()
+  try {
+    const targets = await new DmClient(control).tableStatus(name, opts)
+    return targets.map((t) => `${t.sectorStart} ${t.length} ${t.targetType}${t.params ? ` ${t.params}` : ''}`)
+  } finally {
+    await control.close()
+  }
+}
