@@ -1,6 +1,6 @@
 // The guest agent as one ESM file (esbuild: platform node, format esm, target node20) plus the
 // part of koffi it imports at run time (package.json, index/indirect JS, the linux_x64 prebuild).
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { build } from 'esbuild'
 import { ToolError, errorMessage } from '../../impl/types/errors.ts'
@@ -28,6 +28,8 @@ export async function bundleAgent(entry: string): Promise<string> {
       logLevel: 'silent',
       legalComments: 'none',
       absWorkingDir: REPO_ROOT,
+      // Entries outside the repo (stand-ins in temp dirs) still resolve the repo's packages.
+      nodePaths: [join(REPO_ROOT, 'node_modules')],
     })
     const out = r.outputFiles[0]
     if (!out) throw new Error('esbuild produced no output')
@@ -41,8 +43,19 @@ export async function bundleAgent(entry: string): Promise<string> {
 export function koffiFiles(nodeModules = join(REPO_ROOT, 'node_modules')): Array<[string, string]> {
   const root = join(nodeModules, 'koffi')
   if (!existsSync(join(root, 'package.json'))) throw new ToolError('koffi', `koffi is not installed under ${nodeModules}`)
-  const rel = ['package.json', 'index.js', 'index.cjs', 'indirect.js', 'indirect.cjs', 'src/koffi/index.js', 'src/koffi/index.cjs', 'src/koffi/indirect.js', 'src/koffi/indirect.cjs']
-  const files: Array<[string, string]> = rel.filter((r) => existsSync(join(root, r))).map((r) => [join(root, r), r])
+  // package.json, the top-level index/indirect entry points and every JS file under src/ (the
+  // entry points import src/koffi/index.js, which imports src/koffi/src/*.js).
+  const rel = ['package.json', 'index.js', 'index.cjs', 'indirect.js', 'indirect.cjs'].filter((r) => existsSync(join(root, r)))
+  const walk = (dir: string): void => {
+    for (const d of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const r = `${dir}/${d.name}`
+      if (d.isDirectory()) walk(r)
+      else if (/\.(js|cjs|mjs)$/.test(d.name)) rel.push(r)
+    }
+  }
+  if (existsSync(join(root, 'src'))) walk('src')
+  rel.sort()
+  const files: Array<[string, string]> = rel.map((r) => [join(root, r), r])
   // koffi looks for build/koffi/<triplet>/koffi.node next to its sources (src/koffi/../../build/koffi).
   const prebuilds = [join(nodeModules, '@koromix', 'koffi-linux-x64', 'linux_x64', 'koffi.node'), join(root, 'build', 'koffi', 'linux_x64', 'koffi.node')]
   const prebuild = prebuilds.find((p) => existsSync(p))

@@ -3,11 +3,11 @@
 // given by KATAREF_KERNEL + KATAREF_MODULES. Also computes the module load order with
 // `depmod -b` + `modprobe --show-depends`.
 import { existsSync, readFileSync, readdirSync, statSync, symlinkSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { rename, writeFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { execa } from 'execa'
 import { InvalidInputError, ToolError, errorMessage } from '../../impl/types/errors.ts'
-import { atomicEntry, ensureDir, humanSize, scratchDir, type Progress } from './cache.ts'
+import { atomicEntry, ensureDir, humanSize, scratchDir, sha256, type Progress } from './cache.ts'
 
 /** Modules the guest needs, loaded (with their dependencies) by the initramfs in this order. */
 export const GUEST_MODULES = [
@@ -121,11 +121,48 @@ export async function resolveKernelPackages(meta: string): Promise<KernelPackage
   }
   const version = image.replace(/^linux-image-(unsigned-)?/, '')
   // Ubuntu splits modules out: linux-modules-<v> (dependency of the image) and linux-modules-extra-<v>.
-  const imageDeps = parseAptDepends(await tool('apt-cache', ['depends', '--no-recommends', '--no-suggests', image]))
+  const [imageDepsText, showText] = await Promise.all([
+    tool('apt-cache', ['depends', '--no-recommends', '--no-suggests', image]),
+    tool('apt-cache', ['show', '--no-all-versions', image]),
+  ])
+  const imageDeps = parseAptDepends(imageDepsText)
   const modules = [...new Set([...depends, ...imageDeps].filter((d) => d === `linux-modules-${version}` || d === `linux-modules-extra-${version}`))]
-  const debVersion = parseAptVersion(await tool('apt-cache', ['show', '--no-all-versions', image]))
+  const debVersion = parseAptVersion(showText)
   if (!debVersion) throw new ToolError('apt-cache', `no Version for ${image}`, { image })
   return { image, modules, version, debVersion }
+}
+
+/** Identifies the state of apt's package lists (names, sizes, mtimes), to memoise resolution. */
+export function aptListsStamp(dir = '/var/lib/apt/lists'): string {
+  try {
+    const parts = readdirSync(dir)
+      .sort()
+      .map((f) => {
+        const st = statSync(join(dir, f))
+        return `${f}:${st.size}:${st.mtimeMs}`
+      })
+    return sha256(...parts)
+  } catch {
+    return 'no-lists'
+  }
+}
+
+/** resolveKernelPackages, memoised in the cache until apt's lists change (apt-cache takes seconds). */
+export async function resolveKernelPackagesCached(cacheDir: string, meta: string): Promise<KernelPackages> {
+  const stamp = aptListsStamp()
+  const memo = join(cacheDir, 'kernel', `resolved-${meta}.json`)
+  try {
+    const m = JSON.parse(readFileSync(memo, 'utf8')) as { stamp: string; pkgs: KernelPackages }
+    if (m.stamp === stamp && m.pkgs?.image) return m.pkgs
+  } catch {
+    /* no memo yet */
+  }
+  const pkgs = await resolveKernelPackages(meta)
+  ensureDir(join(cacheDir, 'kernel'))
+  const tmp = `${memo}.${process.pid}.tmp`
+  await writeFile(tmp, JSON.stringify({ stamp, pkgs }, null, 2) + '\n')
+  await rename(tmp, memo)
+  return pkgs
 }
 
 function findVersionDir(root: string): string {
@@ -157,7 +194,7 @@ export async function resolveKernel(opts: KernelOptions): Promise<GuestKernel> {
   }
 
   const meta = opts.metaPackage ?? defaultMetaPackage()
-  const pkgs = await resolveKernelPackages(meta)
+  const pkgs = await resolveKernelPackagesCached(opts.cacheDir, meta)
   const entryName = `${pkgs.image}_${pkgs.debVersion}`
   const entry = join(opts.cacheDir, 'kernel', entryName)
   const t0 = Date.now()
