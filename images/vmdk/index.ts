@@ -2,3 +2,4 @@
 export * from './extents.ts'
 export * from './descriptor.ts'
 export * from './fdset-source.ts'
+export * from './flat-reader.ts'
