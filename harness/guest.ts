@@ -1,6 +1,8 @@
 // The booted guest a scenario receives from the `guest` fixture.
 // Booting (images + QemuVm + debug console) is implemented in boot-guest.ts; the harness only codes
 // against this interface, so its own tests can hand scenarios a fake guest.
+import type { KataAgent } from '../impl/runtime/agent/kata-agent.ts'
+import type { QemuVm } from '../impl/runtime/hypervisor/qemu/qemu.ts'
 import type { Logger } from '../impl/types/logger.ts'
 
 export interface Guest {
@@ -20,6 +22,12 @@ export interface Guest {
   stop(): Promise<void>
 }
 
+/** What the real bootGuest hands to scenarios: the Guest plus its connected agent client and the VM. */
+export interface BootedGuest extends Guest {
+  agent: KataAgent
+  vm: QemuVm
+}
+
 export interface BootGuestOptions {
   /** Leave the VM running after the scenario (`kataref run --keep`); stop() then only detaches. */
   keep?: boolean
@@ -33,4 +41,4 @@ export interface BootGuestOptions {
  * Boots a guest. A failed boot should throw a KatarefError whose `context.consoleLogPath` names the
  * console log; the fixture then attaches its tail to the failing test.
  */
-export type BootGuest = (opts: BootGuestOptions) => Promise<Guest>
+export type BootGuest<G extends Guest = Guest> = (opts: BootGuestOptions) => Promise<G>

@@ -10,6 +10,7 @@
 import { readFile, appendFile } from 'node:fs/promises'
 import { describe, test as base, expect } from 'vitest'
 import type { BootGuest, Guest } from './guest.ts'
+import type { bootGuest as realBootGuest } from './boot-guest.ts'
 import type { LogAttachment } from './reporters/model.ts'
 import { ENV } from './env.ts'
 import { missingRequirement } from './requirements.ts'
@@ -25,26 +26,29 @@ export function scenario(meta: ScenarioMeta, body: () => void): void {
 }
 
 /** Lazily boots one guest per file; tests of the file share it. */
-interface GuestLease {
-  get(signal: AbortSignal): Promise<Guest>
+interface GuestLease<G extends Guest> {
+  get(signal: AbortSignal): Promise<G>
 }
 
-export interface ScenarioFixtures {
-  guest: Guest
+/** The guest type scenarios see: whatever harness/boot-guest.ts returns (a Guest and more). */
+export type RealGuest = Awaited<ReturnType<typeof realBootGuest>>
+
+export interface ScenarioFixtures<G extends Guest = RealGuest> {
+  guest: G
 }
-interface InternalFixtures {
+interface InternalFixtures<G extends Guest> {
   _scenarioGate: void
-  _guestLease: GuestLease
+  _guestLease: GuestLease<G>
 }
 
-export interface ScenarioTestOptions {
+export interface ScenarioTestOptions<G extends Guest = RealGuest> {
   /** How to boot a guest; defaults to harness/boot-guest.ts (imported only when a test asks for `guest`). */
-  bootGuest?: BootGuest
+  bootGuest?: BootGuest<G>
   /** Lines of console attached to a failing test. */
   tailLines?: number
 }
 
-const loadRealBootGuest: BootGuest = async (opts) => (await import('./boot-guest.ts')).bootGuest(opts)
+const loadRealBootGuest: BootGuest<RealGuest> = async (opts) => (await import('./boot-guest.ts')).bootGuest(opts)
 
 // Ctrl-C in a terminal reaches every process of the group. The runner (cli) owns cancellation and
 // forwards it to the workers, so a worker must survive SIGINT long enough to tear its guest down.
@@ -98,10 +102,10 @@ function describeKeptGuest(g: Guest): string {
 }
 
 /** Builds the scenario `test` with its fixtures; scenarios use the default `test` below. */
-export function createScenarioTest(options: ScenarioTestOptions = {}) {
-  const boot = options.bootGuest ?? loadRealBootGuest
+export function createScenarioTest<G extends Guest = RealGuest>(options: ScenarioTestOptions<G> = {}) {
+  const boot = (options.bootGuest ?? loadRealBootGuest) as BootGuest<G>
   const tailLines = options.tailLines ?? 200
-  return base.extend<ScenarioFixtures & InternalFixtures>({
+  return base.extend<ScenarioFixtures<G> & InternalFixtures<G>>({
     _scenarioGate: [
       async ({ task, skip }, use) => {
         const meta = task.meta.kataref
@@ -117,7 +121,7 @@ export function createScenarioTest(options: ScenarioTestOptions = {}) {
     _guestLease: [
       async ({}, use) => {
         const keep = process.env[ENV.keepGuest] === '1'
-        let booting: Promise<Guest> | undefined
+        let booting: Promise<G> | undefined
         await use({
           get(signal) {
             booting ??= boot({ keep, runRoot: process.env[ENV.runRoot], signal })
@@ -141,7 +145,7 @@ export function createScenarioTest(options: ScenarioTestOptions = {}) {
     ],
     guest: async ({ _scenarioGate, _guestLease, task, signal, onTestFailed }, use) => {
       void _scenarioGate
-      let guest: Guest
+      let guest: G
       try {
         guest = await _guestLease.get(signal)
       } catch (e) {
