@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { bundleAgent, DEFAULT_AGENT_ENTRY } from './agent-bundle.ts'
 import { defaultCacheDir, ensureDir, silentProgress, stderrProgress, type Progress } from './cache.ts'
 import { buildBareInitramfs, buildInitramfs, findBusybox } from './initramfs.ts'
-import { GUEST_MODULES, moduleLoadOrder, resolveKernel } from './kernel.ts'
+import { bootableKernel, GUEST_MODULES, moduleLoadOrder, resolveKernel, type KernelFormat } from './kernel.ts'
 import { buildRootfs, findExecutable } from './rootfs.ts'
 
 export interface BuildGuestImagesOptions {
@@ -20,6 +20,8 @@ export interface BuildGuestImagesOptions {
   /** vmlinuz + modules folder instead of the package (default env KATAREF_KERNEL / KATAREF_MODULES). */
   kernelPath?: string
   modulesPath?: string
+  /** `auto` (default, env KATAREF_KERNEL_FORMAT): the PVH ELF vmlinux when the kernel supports it, else the vmlinuz. */
+  kernelFormat?: KernelFormat
   /** Modules to load at boot (dependencies are added). */
   modules?: readonly string[]
   /** Progress sink; default: lines on stderr. `false` = silent. */
@@ -27,7 +29,11 @@ export interface BuildGuestImagesOptions {
 }
 
 export interface GuestImages {
+  /** What to pass to QEMU's -kernel: the PVH vmlinux (fast under TCG) or the vmlinuz. */
   kernel: string
+  kernelFormat: 'bzImage' | 'pvh'
+  /** The distribution's compressed kernel (bzImage). */
+  vmlinuz: string
   initramfs: string
   rootfs: string
   kernelVersion: string
@@ -54,6 +60,9 @@ export async function buildGuestImages(opts: BuildGuestImagesOptions = {}): Prom
     kernelPath: opts.kernelPath,
     modulesPath: opts.modulesPath,
   })
+  const envFormat = process.env.KATAREF_KERNEL_FORMAT
+  const format: KernelFormat = opts.kernelFormat ?? (envFormat === 'bzImage' || envFormat === 'pvh' ? envFormat : 'auto')
+  const bootable = await bootableKernel(kernel, format, progress)
   const t1 = Date.now()
 
   const busybox = findBusybox()
@@ -87,7 +96,9 @@ export async function buildGuestImages(opts: BuildGuestImagesOptions = {}): Prom
   const t3 = Date.now()
 
   return {
-    kernel: kernel.vmlinuz,
+    kernel: bootable.path,
+    kernelFormat: bootable.format,
+    vmlinuz: kernel.vmlinuz,
     initramfs: initramfs.path,
     rootfs: rootfs.path,
     kernelVersion: kernel.version,

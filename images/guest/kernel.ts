@@ -252,3 +252,66 @@ export async function moduleLoadOrder(modulesDir: string, modules: readonly stri
   }
   return order
 }
+
+const MAGICS: Array<{ name: string; magic: Buffer; cmd: [string, string[]] }> = [
+  { name: 'xz', magic: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), cmd: ['xz', ['-dc', '--single-stream']] },
+  { name: 'zstd', magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), cmd: ['zstd', ['-dcq']] },
+  { name: 'gzip', magic: Buffer.from([0x1f, 0x8b, 0x08]), cmd: ['gzip', ['-dc']] },
+]
+
+/**
+ * Extracts the uncompressed ELF vmlinux from a bzImage (the payload is one xz/zstd/gzip stream).
+ * Returns undefined when no stream decompresses to an ELF image.
+ */
+export async function extractVmlinux(bzImage: Buffer): Promise<Buffer | undefined> {
+  for (const m of MAGICS) {
+    let off = bzImage.indexOf(m.magic)
+    for (let tries = 0; off >= 0 && tries < 4; tries++, off = bzImage.indexOf(m.magic, off + 1)) {
+      // Trailing bytes after the stream make some decompressors exit non-zero; judge by the output.
+      const r = await execa(m.cmd[0], m.cmd[1], { input: bzImage.subarray(off), encoding: 'buffer', reject: false, stripFinalNewline: false })
+      const out = Buffer.from(r.stdout as Uint8Array)
+      if (out.length > 1 << 20 && out.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return out
+    }
+  }
+  return undefined
+}
+
+/** True when the kernel config next to the vmlinuz (boot/config-<version>) enables PVH entry. */
+export function kernelSupportsPvh(vmlinuz: string, version: string): boolean {
+  const config = join(vmlinuz, '..', `config-${version}`)
+  try {
+    return /^CONFIG_PVH=y$/m.test(readFileSync(config, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+export type KernelFormat = 'auto' | 'bzImage' | 'pvh'
+
+/**
+ * The image QEMU should boot. With PVH (CONFIG_PVH=y) QEMU boots the ELF vmlinux directly and
+ * skips the in-guest decompression: under TCG that saves several seconds per boot. The vmlinux is
+ * extracted once into the kernel's cache entry. `bzImage`, or an unsupported kernel, keeps the vmlinuz.
+ */
+export async function bootableKernel(k: GuestKernel, format: KernelFormat, progress: Progress): Promise<{ path: string; format: 'bzImage' | 'pvh' }> {
+  if (format === 'bzImage' || k.source === 'KATAREF_KERNEL') return { path: k.vmlinuz, format: 'bzImage' }
+  if (format === 'auto' && !kernelSupportsPvh(k.vmlinuz, k.version)) return { path: k.vmlinuz, format: 'bzImage' }
+  const target = join(k.vmlinuz, '..', '..', '..', `vmlinux-pvh-${k.version}`)
+  const t0 = Date.now()
+  let found = true
+  const built = await atomicEntry(target, async (tmp) => {
+    const elf = await extractVmlinux(readFileSync(k.vmlinuz))
+    if (!elf) {
+      found = false
+      throw new ToolError('extract-vmlinux', `no xz/zstd/gzip payload with an ELF image in ${k.vmlinuz}`)
+    }
+    await writeFile(tmp, elf)
+    progress(`extracted PVH vmlinux (${humanSize(elf.length)}) in ${Date.now() - t0} ms`)
+  }).catch((e: unknown) => {
+    if (format === 'pvh' || found) throw e
+    progress(`no PVH vmlinux: ${errorMessage(e)}; booting the vmlinuz`)
+    return undefined
+  })
+  if (built === undefined) return { path: k.vmlinuz, format: 'bzImage' }
+  return { path: target, format: 'pvh' }
+}

@@ -52,6 +52,7 @@ describe('guest boot under QEMU', () => {
     images = await buildGuestImages({ agentEntry: entry })
     timings.buildMs = Date.now() - t
     timings.kernelStepMs = images.timings.kernelMs
+    process.stderr.write(`[qemu-boot] kernel ${images.kernel} (${images.kernelFormat})\n`)
     t = Date.now()
     const again = await buildGuestImages({ agentEntry: entry })
     timings.cachedRebuildMs = Date.now() - t
