@@ -58,7 +58,10 @@ export function renderHtml(report: ConformanceReport): string {
   const { summary: s, run, host } = report
   const shard = run.shard ? `shard ${run.shard.index}/${run.shard.count}` : run.mergedFrom ? `merged from ${run.mergedFrom.length} shard(s)` : 'full run'
   const overview = report.scenarios
-    .map((sc) => `<tr><td>${e(sc.name)}</td><td class="status ${sc.status}">${sc.status}</td><td>${ms(sc.durationMs)}</td><td>${ms(sc.bootMs)}</td><td>${e(sc.upstream?.change ?? '')}</td></tr>`)
+    .map(
+      (sc) =>
+        `<tr><td>${e(sc.name)}</td><td class="status ${sc.status}">${sc.status}</td><td>${e(sc.skipReason ?? '')}</td><td>${ms(sc.durationMs)}</td><td>${ms(sc.bootMs)}</td><td>${e(sc.upstream?.change ?? '')}</td></tr>`,
+    )
     .join('\n')
   const runErrors = report.errors.length ? `<section><h2 class="failed">run errors</h2><pre>${e(report.errors.map((x) => x.stack ?? x.message).join('\n\n'))}</pre></section>` : ''
   return `<!DOCTYPE html>
@@ -70,7 +73,7 @@ export function renderHtml(report: ConformanceReport): string {
 <p>host ${e(host.hostname)}: kernel ${e(host.kernel)} (${e(host.arch)}), ${e(host.qemu ?? 'no QEMU')}, accel ${e(host.accel)} · kataref ${e(run.kataref)}, vitest ${e(run.vitest)}, node ${e(run.node)}</p>
 <p class="counts"><span>total ${s.total}</span><span class="passed">passed ${s.passed}</span><span class="failed">failed ${s.failed}</span><span class="skipped">skipped ${s.skipped}</span></p>
 ${runErrors}
-<table><tr><th>scenario</th><th>status</th><th>duration</th><th>boot</th><th>upstream change</th></tr>
+<table><tr><th>scenario</th><th>status</th><th>skip reason</th><th>duration</th><th>boot</th><th>upstream change</th></tr>
 ${overview}
 </table>
 ${report.scenarios.map(scenarioSection).join('\n')}
