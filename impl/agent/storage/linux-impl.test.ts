@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KoffiDmBackend, LinuxNodeOps, DmClient, DmIoctlError, createDmverityDevice, parseDmverityOptions, errorChain, dmOptionsReadOnlyNoUdev, makedev } from '../../dmverity/index.ts'
 import { FakeClock } from './fake-storage-context.ts'
-import { LinuxMounter, parseMountInfo } from './linux-mounter.ts'
+import { LinuxMounter, parseMountInfo, shortenOverlayData } from './linux-mounter.ts'
 import { SysfsDeviceResolver, splitPciPath } from './sysfs-devices.ts'
 
 const isRoot = process.getuid?.() === 0
@@ -54,6 +54,16 @@ describe('SysfsDeviceResolver', () => {
 })
 
 describe('LinuxMounter', () => {
+  it('overlay data longer than a page is rewritten relative to the common parent', () => {
+    const T = `/run/kata-containers/${'c'.repeat(64)}/multi-layer`
+    const lowers = Array.from({ length: 60 }, (_, i) => `${T}/lower-${i}`)
+    const data = `upperdir=${T}/upper/upper,lowerdir=${lowers.join(':')},workdir=${T}/upper/work`
+    expect(data.length).toBeGreaterThan(4095)
+    const r = shortenOverlayData(data)!
+    expect(r.cwd).toBe(T)
+    expect(r.data).toBe(`upperdir=upper/upper,lowerdir=${lowers.map((_, i) => `lower-${i}`).join(':')},workdir=upper/work`)
+    expect(shortenOverlayData(`upperdir=${T}/upper/upper,lowerdir=${T}/lower-0,workdir=${T}/upper/work`)).toBeUndefined()
+  })
   it('parses mountinfo, including escaped mount points', () => {
     const text = '36 35 98:0 / /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n' +
       '40 1 0:33 / /run/kata rw shared:2 - overlay overlay rw,lowerdir=/a:/b\n'
@@ -75,6 +85,32 @@ describe('LinuxMounter', () => {
     }
     expect(await m.isMounted(target)).toBe(false)
     await expect(m.umount(target)).rejects.toThrow(/EINVAL/)
+  })
+  it.runIf(isRoot)('mounts an overlay whose data exceeds a page (60 lowers, relative rewrite), cwd restored', async () => {
+    const m = new LinuxMounter()
+    const base = join(root, 'ovl')
+    await mkdir(base)
+    await m.mount({ source: 'kataref', target: base, fstype: 'tmpfs', flags: 0, data: 'size=4m' })
+    try {
+      const T = join(base, 'x'.repeat(60), 'multi-layer')
+      const lowers = Array.from({ length: 60 }, (_, i) => join(T, `lower-${i}`))
+      for (const d of [...lowers, join(T, 'upper/upper'), join(T, 'upper/work'), join(base, 'rootfs')]) await mkdir(d, { recursive: true })
+      await writeFile(join(lowers[59]!, 'from-last'), 'x')
+      const data = `upperdir=${T}/upper/upper,lowerdir=${lowers.join(':')},workdir=${T}/upper/work`
+      expect(data.length).toBeGreaterThan(4095)
+      const cwd = process.cwd()
+      try {
+        await m.mount({ source: 'overlay', target: join(base, 'rootfs'), fstype: 'overlay', flags: 0, data })
+      } catch (e) {
+        if (/ENODEV/.test(String(e))) return // no overlayfs on this host kernel
+        throw e
+      }
+      expect(process.cwd()).toBe(cwd)
+      expect(await stat(join(base, 'rootfs', 'from-last')).then(() => true)).toBe(true)
+      await m.umount(join(base, 'rootfs'))
+    } finally {
+      await m.umount(base)
+    }
   })
 })
 

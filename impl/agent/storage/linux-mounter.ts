@@ -31,6 +31,38 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
 
 export class MountError extends KatarefError {}
 
+/** mount(2) copies at most one page of data (including the NUL). */
+export const MOUNT_DATA_MAX = 4095
+
+/**
+ * Overlay data longer than a page (many `T/lower-<i>`): rewrite upperdir/lowerdir/workdir relative to
+ * their common parent, to be mounted from that directory. Undefined when no rewrite is needed or possible.
+ */
+export function shortenOverlayData(data: string): { cwd: string; data: string } | undefined {
+  if (data.length <= MOUNT_DATA_MAX) return undefined
+  const opts = data.split(',')
+  const paths: string[] = []
+  for (const o of opts) {
+    const m = /^(upperdir|lowerdir|workdir)=(.*)$/.exec(o)
+    if (m) paths.push(...m[2]!.split(':'))
+  }
+  if (paths.length === 0 || paths.some((p) => !p.startsWith('/'))) return undefined
+  let common = paths[0]!.split('/').slice(0, -1)
+  for (const p of paths) {
+    const parts = p.split('/')
+    let i = 0
+    while (i < common.length && i < parts.length - 1 && common[i] === parts[i]) i++
+    common = common.slice(0, i)
+  }
+  const cwd = common.join('/') || '/'
+  const rel = (p: string) => p.slice(cwd === '/' ? 1 : cwd.length + 1)
+  const out = opts.map((o) => {
+    const m = /^(upperdir|lowerdir|workdir)=(.*)$/.exec(o)
+    return m ? `${m[1]}=${m[2]!.split(':').map(rel).join(':')}` : o
+  }).join(',')
+  return out.length <= MOUNT_DATA_MAX ? { cwd, data: out } : undefined
+}
+
 export class LinuxMounter implements Mounter {
   constructor(private readonly mountInfoPath = '/proc/self/mountinfo') {}
 
@@ -42,8 +74,24 @@ export class LinuxMounter implements Mounter {
   async mount(m: MountRequest): Promise<void> {
     if (await this.isMounted(m.target, m.fstype)) return
     const libc = await loadLibc()
-    if (libc.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data) !== 0) {
-      const errno = libc.errno()
+    const short = m.fstype === 'overlay' ? shortenOverlayData(m.data) : undefined
+    let rc: number
+    let errno = 0
+    if (short) {
+      // chdir + mount + chdir back run synchronously, so no other JS sees the changed cwd.
+      const prev = process.cwd()
+      process.chdir(short.cwd)
+      try {
+        rc = libc.mount(m.source, m.target, m.fstype, m.flags, short.data)
+        errno = libc.errno()
+      } finally {
+        process.chdir(prev)
+      }
+    } else {
+      rc = libc.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data)
+      errno = libc.errno()
+    }
+    if (rc !== 0) {
       throw new MountError(`mount ${m.fstype} ${m.source} on ${m.target}: ${errnoName(errno)}`, Code.INTERNAL, { ...m, errno })
     }
   }
