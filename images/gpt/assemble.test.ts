@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest'
-import { mkdtemp, rm, writeFile, readFile, mkdir, readdir, stat, open, symlink } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile, readFile, mkdir, readdir, stat, open, symlink, truncate } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -163,6 +163,16 @@ describe('assembleGptDisk (§5, §6, §13) — §16 rows 4, 5, 11, 27, 28', () =
     expect(disk.extents.map((e) => [e.sectors, e.fileOffset])).toEqual([[2048, 0], [2048, 0], [2048, 0]])
     expect(disk.descriptor).toContain('ddb.geometry.cylinders = "7"')
     expect(parseVmdkDescriptor(disk.descriptor).totalSectors).toBe(6144)
+    await disk.files.cleanup()
+  })
+  it('row 6: a layer of 2 GiB + 1 B is split into (4194304, 0) and (1, 4194304)', async () => {
+    const big = join(dir, 'snapshots', 'big', 'layer.erofs')
+    await mkdir(join(dir, 'snapshots', 'big'), { recursive: true })
+    await writeFile(big, '')
+    await truncate(big, 2 ** 31 + 1) // sparse: no data written
+    const disk = await assembleGptDisk({ containerDir: join(dir, 'c'), layers: [big] })
+    expect(disk.extents.filter((e) => e.path === big).map((e) => [e.sectors, e.fileOffset])).toEqual([[4194304, 0], [1, 4194304]])
+    expect(parseVmdkDescriptor(disk.descriptor).totalSectors).toBe(disk.virtualTotalSectors)
     await disk.files.cleanup()
   })
   it('row 11: layers [4 KiB, empty, 4 KiB] → 2 partitions numbered 1, 2', async () => {
