@@ -7,7 +7,7 @@ export { MultiLayerErofsState, type StorageEnv, type TeardownReport } from './mu
 export { waitAndMountLayer, DEVMAPPER_NOT_BUILT_IN, type LayerMountInfo } from './layer-mount.ts'
 export { parseMountOptions, MS } from './mount-options.ts'
 export { waitForPath, PARTITION_POLL_MS } from './partition-wait.ts'
-export { LinuxMounter, parseMountInfo, MountError } from './linux-mounter.ts'
+export { LinuxMounter, parseMountInfo, shortenOverlayData, MountError, MOUNT_DATA_MAX } from './linux-mounter.ts'
 export { SysfsDeviceResolver, splitPciPath, DeviceResolveError } from './sysfs-devices.ts'
 export { createGuestStorageEnv, type GuestStorageEnvOptions } from './guest-storage-env.ts'
 export { fakeStorageEnv, FakeClock, FakeDevices, FakeMounter, erofsLower, ext4Upper, verityOptions, type FakeStorage } from './fake-storage-context.ts'
