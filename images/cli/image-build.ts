@@ -18,6 +18,9 @@ export interface ImageBuildOptions {
   verityBlockSize?: number
   erofs?: ErofsBuildOptions
   guids?: HeadGuids
+  /** Opt-ins beyond upstream's byte-compatible head: a valid backup GPT, a right-sized MBR. */
+  backupGpt?: boolean
+  rightSizedMbr?: boolean
   dmVerityQuirks?: DmVerityQuirks
   /** Progress lines; default: stderr when the layers total more than 64 MiB, else silent. */
   progress?: (line: string) => void
@@ -41,6 +44,8 @@ export interface ImageBuildSummary {
   descriptor: string
   head: string
   pads: string[]
+  /** Backup GPT tail file when opted in. */
+  tail: string | null
   virtualSectors: number
   virtualSizeBytes: number
   layers: ImageBuildLayer[]
@@ -88,6 +93,8 @@ export async function imageBuild(dirs: readonly string[], opts: ImageBuildOption
       layers: layers.map((l) => l.path),
       descriptorPath: join(out, DISK_DESCRIPTOR_FILE),
       ...(opts.guids ? { guids: opts.guids } : {}),
+      backupGpt: opts.backupGpt ?? false,
+      rightSizedMbr: opts.rightSizedMbr ?? false,
     })
     progress?.(`disk: ${disk.virtualTotalSectors} sectors, ${disk.extents.length} extents → ${join(out, DISK_DESCRIPTOR_FILE)}`)
     const summaryLayers: ImageBuildLayer[] = []
@@ -103,6 +110,7 @@ export async function imageBuild(dirs: readonly string[], opts: ImageBuildOption
       descriptor: join(out, DISK_DESCRIPTOR_FILE),
       head: disk.headPath,
       pads: disk.padPaths,
+      tail: disk.tailPath,
       virtualSectors: disk.virtualTotalSectors,
       virtualSizeBytes: disk.virtualTotalSectors * 512,
       layers: summaryLayers,

@@ -156,6 +156,23 @@ describe('assembleGptDisk (§5, §6, §13) — §16 rows 4, 5, 11, 27, 28', () =
     await disk.files.cleanup() // idempotent
     for (const p of paths) expect((await stat(p)).isFile()).toBe(true)
   })
+  it('opt-in backup GPT + right-sized MBR: sgdisk -v finds no problems, qemu-img compare identical', async () => {
+    const paths = await Promise.all(SIZES.map((s, i) => layer(String(35 + i), s)))
+    const cdir = join(dir, 'c')
+    const disk = await assembleGptDisk({ containerDir: cdir, layers: paths, guids: GUIDS, backupGpt: true, rightSizedMbr: true, descriptorPath: join(cdir, 'disk.vmdk') })
+    expect(disk.virtualTotalSectors).toBe(14336 + 33)
+    const head = parseGptHead(await readFile(disk.headPath))
+    expect(head.header.alternateLba).toBe(14336 + 32)
+    expect(head.mbr.sizeLba).toBe(14336 + 32)
+    const raw = join(dir, 'disk.raw')
+    await concatRaw(disk, raw)
+    const v = await execa('sgdisk', ['-v', raw], { reject: false, all: true })
+    expect(v.all).toMatch(/No problems found/)
+    const cmp = await execa('qemu-img', ['compare', '-f', 'vmdk', '-F', 'raw', join(cdir, 'disk.vmdk'), raw])
+    expect(cmp.stdout).toMatch(/Images are identical/)
+    await disk.files.cleanup()
+    expect(await readdir(cdir)).toEqual([])
+  })
   it('row 5: two 1 MiB layers: no pads; extents 2048/2048/2048; cylinders "7"', async () => {
     const paths = [await layer('1', 1 << 20), await layer('2', 1 << 20)]
     const disk = await assembleGptDisk({ containerDir: join(dir, 'c'), layers: paths })

@@ -8,12 +8,14 @@ import { mkdir } from 'node:fs/promises'
 import { InvalidInputError, KatarefError, Code } from '../../impl/types/errors.ts'
 import { nullLogger, type Logger } from '../../impl/types/logger.ts'
 import { gptLayout, paddingGaps, SECTOR_SIZE, type GptLayout, type LayerInput } from './layout.ts'
-import { renderHeadImage, randomHeadGuids, type HeadGuids } from './head-image.ts'
+import { renderHeadImage, renderBackupGpt, randomHeadGuids, type HeadGuids } from './head-image.ts'
 import { GptDiskFiles } from './disk-files.ts'
 import { gptDiskExtents, type VmdkExtent } from '../vmdk/extents.ts'
 import { renderVmdkDescriptor } from '../vmdk/descriptor.ts'
 
 export const GPT_HEAD_FILE = 'gpt_meta_head.img'
+/** Opt-in backup GPT (kataref only; upstream has no tail extent). */
+export const GPT_TAIL_FILE = 'gpt_meta_tail.img'
 /** Reserved identifier upstream stores as the disk's host path; at HEAD no file is made there. */
 export const MERGED_VMDK_FILE = 'merged_fs.vmdk'
 export const padFileName = (index: number) => `pad-${index}.img`
@@ -25,6 +27,10 @@ export interface AssembleGptDiskOptions {
   layers: readonly string[]
   /** Inject GUIDs for reproducible heads (tests); random v4 otherwise. */
   guids?: HeadGuids
+  /** Opt-in: a valid backup GPT as a 33-sector tail extent (default: none, like upstream). */
+  backupGpt?: boolean
+  /** Opt-in: protective MBR sized to the virtual disk (default: upstream's oversized value). */
+  rightSizedMbr?: boolean
   /** Also write a descriptor with host paths here (for qemu-img and humans); tracked for cleanup. */
   descriptorPath?: string
   logger?: Logger
@@ -36,6 +42,8 @@ export interface GptVmdkDisk {
   layers: string[]
   headPath: string
   padPaths: string[]
+  /** The backup GPT tail file when opted in, else null. */
+  tailPath: string | null
   extents: VmdkExtent[]
   /** Descriptor text with host paths. */
   descriptor: string
@@ -84,9 +92,9 @@ async function writeFileAtomic(path: string, data: string | Uint8Array): Promise
 export async function assembleGptDisk(opts: AssembleGptDiskOptions): Promise<GptVmdkDisk> {
   const logger = opts.logger ?? nullLogger
   const layers = await statLayers(opts.layers, logger)
-  const layout = gptLayout(layers)
+  const layout = gptLayout(layers, { backupGpt: opts.backupGpt ?? false })
   const guids = opts.guids ?? randomHeadGuids(layout.partitions.length)
-  const head = renderHeadImage(layout, guids)
+  const head = renderHeadImage(layout, guids, { rightSizedMbr: opts.rightSizedMbr ?? false })
   await mkdir(opts.containerDir, { recursive: true })
   const files = new GptDiskFiles(opts.containerDir)
   const headPath = join(opts.containerDir, GPT_HEAD_FILE)
@@ -100,7 +108,13 @@ export async function assembleGptDisk(opts: AssembleGptDiskOptions): Promise<Gpt
       await createPaddingFile(p, gap.sectors * SECTOR_SIZE)
       padPaths.push(p)
     }
-    const extents = gptDiskExtents(layout, headPath, (i) => join(opts.containerDir, padFileName(i)))
+    let tailPath: string | null = null
+    if (layout.backupEntriesLba !== null) {
+      tailPath = join(opts.containerDir, GPT_TAIL_FILE)
+      files.track(tailPath)
+      await writeFileAtomic(tailPath, renderBackupGpt(layout, guids))
+    }
+    const extents = gptDiskExtents(layout, headPath, (i) => join(opts.containerDir, padFileName(i)), tailPath ?? undefined)
     const descriptor = renderVmdkDescriptor(extents)
     if (opts.descriptorPath) {
       files.track(opts.descriptorPath)
@@ -112,7 +126,7 @@ export async function assembleGptDisk(opts: AssembleGptDiskOptions): Promise<Gpt
       const p = join(opts.containerDir, padFileName(idx))
       if (!padPaths.includes(p) && (await access(p).then(() => true, () => false))) files.track(p)
     }
-    return { layout, layers: layers.map((l) => l.path), headPath, padPaths, extents, descriptor, descriptorPath: opts.descriptorPath ?? null, virtualTotalSectors: layout.virtualTotalSectors, files }
+    return { layout, layers: layers.map((l) => l.path), headPath, padPaths, tailPath, extents, descriptor, descriptorPath: opts.descriptorPath ?? null, virtualTotalSectors: layout.virtualTotalSectors, files }
   } catch (e) {
     // Nothing half-made stays behind: remove what this call created.
     await files.cleanup().catch(() => undefined)

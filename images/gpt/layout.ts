@@ -13,6 +13,8 @@ export const HEADER_SIZE = 92
 export const FIRST_USABLE_LBA = 2 + ENTRIES_SECTORS // 34
 export const HEAD_SECTORS = FIRST_PARTITION_LBA
 export const HEAD_BYTES = HEAD_SECTORS * SECTOR_SIZE
+/** Backup entry array + backup header. */
+export const BACKUP_GPT_SECTORS = ENTRIES_SECTORS + 1
 /** GPT partition names hold at most 36 UTF-16 code units. */
 export const PARTITION_NAME_MAX = 36
 
@@ -35,10 +37,20 @@ export interface GptPartition {
   name: string
 }
 
+export interface GptLayoutOptions {
+  /**
+   * Opt-in: end the disk with a valid backup GPT (entry array + header, 33 sectors right after the
+   * last partition). Upstream has none, which tools report as a damaged backup header.
+   */
+  backupGpt?: boolean
+}
+
 export interface GptLayout {
   partitions: GptPartition[]
-  /** Sectors the guest sees: one past the last partition. No backup GPT, no tail padding. */
+  /** Sectors the guest sees: one past the last partition (upstream), or past the backup GPT. */
   virtualTotalSectors: number
+  /** First LBA of the backup entry array when the opt-in backup GPT is on, else null. */
+  backupEntriesLba: number | null
   /** Size of the conventional image (with backup structures) the protective MBR describes. */
   fullTotalSectors: number
 }
@@ -58,7 +70,7 @@ export function partitionName(index: number, snapshotId: string): string {
   return `erofs-${index}-s${snapshotId}`.slice(0, PARTITION_NAME_MAX)
 }
 
-export function gptLayout(layers: readonly LayerInput[]): GptLayout {
+export function gptLayout(layers: readonly LayerInput[], opts: GptLayoutOptions = {}): GptLayout {
   if (layers.length === 0) throw new InvalidInputError('GPT layers', 'no EROFS layers provided for GPT layout')
   if (layers.length > MAX_PARTITIONS) {
     throw new InvalidInputError('GPT layers', `The layers for GPT: ${layers.length} exceeds maximum ${MAX_PARTITIONS} partitions (ENTRIES_SECTORS is sized for ${MAX_PARTITIONS} entries)`)
@@ -77,7 +89,11 @@ export function gptLayout(layers: readonly LayerInput[]): GptLayout {
   })
   const last = partitions[partitions.length - 1]!
   const backupEntries = alignUp(last.endLba + 1, PARTITION_ALIGNMENT_LBAS)
-  return { partitions, virtualTotalSectors: last.endLba + 1, fullTotalSectors: backupEntries + ENTRIES_SECTORS + 1 }
+  const fullTotalSectors = backupEntries + ENTRIES_SECTORS + 1
+  if (opts.backupGpt) {
+    return { partitions, virtualTotalSectors: last.endLba + 1 + BACKUP_GPT_SECTORS, backupEntriesLba: last.endLba + 1, fullTotalSectors }
+  }
+  return { partitions, virtualTotalSectors: last.endLba + 1, backupEntriesLba: null, fullTotalSectors }
 }
 
 /** Zero-filled gaps between the end of the previous extent and each partition (§5). */
