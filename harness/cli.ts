@@ -1,8 +1,10 @@
 // The kataref command line (launched by bin/kataref.mjs). Each command parses its own flags with
 // util.parseArgs; usage errors exit 2 with the command's usage.
+import { KatarefError } from '../impl/types/errors.ts'
 import { UsageError } from './cli/args.ts'
 import { conformanceCommand } from './cli/conformance.ts'
 import { DELEGATES, delegateCommand } from './cli/delegate.ts'
+import { imageCommand } from './cli/image.ts'
 import { reportCommand } from './cli/report.ts'
 import { runCommand } from './cli/run.ts'
 
@@ -10,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   conformance: { summary: 'run the conformance scenarios and write reports', run: conformanceCommand },
   run: { summary: 'run one scenario (--keep leaves its guest up)', run: runCommand },
   report: { summary: 'report merge: merge shard reports', run: reportCommand },
+  image: { summary: 'image build / image inspect: guest disk images (EROFS layers, dm-verity, GPT VMDK)', run: imageCommand },
   ...Object.fromEntries(Object.entries(DELEGATES).map(([name, d]) => [name, { summary: d.summary, run: (argv: string[]) => delegateCommand(name, argv) }])),
 }
 
@@ -40,7 +43,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${e.message}\n\n${e.usage}\n`)
       return 2
     }
-    process.stderr.write(`kataref ${cmd}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+    // kataref's own errors already say what went wrong; anything else is a bug, so show its stack.
+    const text = e instanceof KatarefError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)
+    process.stderr.write(`kataref ${cmd}: ${text}\n`)
     return 1
   }
 }

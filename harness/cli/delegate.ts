@@ -1,5 +1,6 @@
 // Subcommands whose implementation lives in modules other people own. Imported lazily, so a missing
 // or broken module only affects its own subcommand, with a message that says which module.
+import { existsSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { PACKAGE_ROOT } from '../paths.ts'
@@ -12,26 +13,29 @@ export interface Delegate {
 
 export const DELEGATES: Record<string, Delegate> = {
   agent: { module: 'impl/agent/main.ts', summary: 'run the guest agent (on the host: --listen unix:PATH)' },
-  image: { module: 'images/cli.ts', summary: 'build guest images (kernel, initramfs, rootfs)' },
   bench: { module: 'bench/cli.ts', summary: 'run the benchmarks' },
+}
+
+/** Imports a module of the package lazily; null (after printing why) when it is missing or broken. */
+export async function importOptional<T>(command: string, module: string, root = PACKAGE_ROOT): Promise<T | null> {
+  const path = join(root, module)
+  if (!existsSync(path)) {
+    process.stderr.write(`kataref ${command}: not available: ${module} does not exist in this build\n`)
+    return null
+  }
+  try {
+    return (await import(pathToFileURL(path).href)) as T
+  } catch (e) {
+    process.stderr.write(`kataref ${command}: cannot load ${module}: ${e instanceof Error ? e.message : String(e)}\n`)
+    return null
+  }
 }
 
 export async function delegateCommand(name: string, argv: string[], root = PACKAGE_ROOT): Promise<number> {
   const d = DELEGATES[name]
   if (!d) throw new Error(`no delegate for '${name}'`)
-  const url = pathToFileURL(join(root, d.module)).href
-  let mod: { main?: unknown }
-  try {
-    mod = (await import(url)) as { main?: unknown }
-  } catch (e) {
-    const err = e as Error & { code?: string; url?: string }
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && (err.url === url || err.message.includes(join(root, d.module)))) {
-      process.stderr.write(`kataref ${name}: not available: ${d.module} does not exist in this build\n`)
-    } else {
-      process.stderr.write(`kataref ${name}: cannot load ${d.module}: ${err.message}\n`)
-    }
-    return 1
-  }
+  const mod = await importOptional<{ main?: unknown }>(name, d.module, root)
+  if (!mod) return 1
   if (typeof mod.main !== 'function') {
     process.stderr.write(`kataref ${name}: ${d.module} does not export main(argv)\n`)
     return 1
