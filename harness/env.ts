@@ -9,6 +9,8 @@ export const ENV = {
   runRoot: 'KATAREF_RUN_ROOT',
   /** Comma-separated requirement names to treat as missing (testing and dry runs). */
   assumeMissing: 'KATAREF_ASSUME_MISSING',
+  /** JSON of the GuestImages the runner built once for the whole run (see boot-guest.ts). */
+  guestImages: 'KATAREF_GUEST_IMAGES',
   /** Project root whose `scenarios/` folder is run instead of the package's own. */
   root: 'KATAREF_ROOT',
 } as const

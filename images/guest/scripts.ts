@@ -149,9 +149,14 @@ if [ "$enabled" = 0 ] || [ ! -f ${AGENT_GUEST_PATH} ]; then
   echo "kataref-guest: agent not started (kataref.agent=$enabled)" > /dev/console
   exec sleep 2147483647
 fi
-node ${AGENT_GUEST_PATH} --channel "vport:$name" > /dev/console 2>&1
-echo "kataref-guest: agent exited with status $?; restarting" > /dev/console
-sleep 1
+# A respawn after the first start means the agent died: say so and back off before the next try.
+if [ -e /run/kataref/agent-started ]; then
+  echo "kataref-guest: agent exited; restarting" > /dev/console
+  sleep 1
+fi
+: > /run/kataref/agent-started
+# exec: the agent itself is init's child (no shell in between), as Kata's agent is under its init.
+exec node ${AGENT_GUEST_PATH} --channel "vport:$name" > /dev/console 2>&1
 `
 
 export const ETC_PASSWD = `root:x:0:0:root:/root:/bin/sh
