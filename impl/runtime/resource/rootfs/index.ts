@@ -2,3 +2,4 @@
 export * from './multi-layer-mounts.ts'
 export * from './storage.ts'
 export * from './erofs-rootfs.ts'
+export * from './upstream-differences.ts'
