@@ -4,6 +4,7 @@ import { KatarefError } from '../impl/types/errors.ts'
 import { UsageError } from './cli/args.ts'
 import { conformanceCommand } from './cli/conformance.ts'
 import { DELEGATES, delegateCommand } from './cli/delegate.ts'
+import { benchCommand } from './cli/bench.ts'
 import { imageCommand } from './cli/image.ts'
 import { reportCommand } from './cli/report.ts'
 import { runCommand } from './cli/run.ts'
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   conformance: { summary: 'run the conformance scenarios and write reports', run: conformanceCommand },
   run: { summary: 'run one scenario (--keep leaves its guest up)', run: runCommand },
   report: { summary: 'report merge: merge shard reports', run: reportCommand },
+  bench: { summary: 'run the benchmarks under bench/ (all, or one by name)', run: benchCommand },
   image: { summary: 'image build / image inspect: guest disk images (EROFS layers, dm-verity, GPT VMDK)', run: imageCommand },
   ...Object.fromEntries(Object.entries(DELEGATES).map(([name, d]) => [name, { summary: d.summary, run: (argv: string[]) => delegateCommand(name, argv) }])),
 }

@@ -13,7 +13,6 @@ export interface Delegate {
 
 export const DELEGATES: Record<string, Delegate> = {
   agent: { module: 'impl/agent/main.ts', summary: 'run the guest agent (on the host: --listen unix:PATH)' },
-  bench: { module: 'bench/cli.ts', summary: 'run the benchmarks' },
 }
 
 /** Imports a module of the package lazily; null (after printing why) when it is missing or broken. */

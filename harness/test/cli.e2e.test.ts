@@ -246,6 +246,14 @@ describe('kataref CLI usage', () => {
     expect(b.exitCode).toBe(2)
     expect(b.stderr).toContain("--verity-block-size must be 4096 or 512, got '1024'")
   })
+  it('lists benchmarks and names an unknown one', async () => {
+    const l = await runCli(['bench', '--list'])
+    expect(l.exitCode).toBe(0)
+    const u = await runCli(['bench', 'no-such-bench'])
+    expect(u.exitCode).toBe(2)
+    expect(u.stderr).toContain("kataref bench: no benchmark 'no-such-bench' (known: ")
+  })
+
   it('rejects an unknown command', async () => {
     const r = await runCli(['frob'])
     expect(r.exitCode).toBe(2)
