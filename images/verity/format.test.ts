@@ -129,6 +129,9 @@ describe('formatVerity rejects bad input with typed errors', () => {
     const tiny = join(dir, 'tiny'); await writeFile(tiny, 'x')
     await expect(formatVerity(tiny)).rejects.toThrow(/no whole 4096-byte block/)
     expect((await stat(data)).size).toBe(4096)
+    const ragged = join(dir, 'ragged'); await writeFile(ragged, randomBytes(5000))
+    await expect(formatVerity(ragged)).rejects.toThrow(/after its last whole block/)
+    expect((await stat(ragged)).size).toBe(5000)
   })
 })
 

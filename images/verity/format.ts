@@ -102,6 +102,10 @@ export async function formatVerity(dataPath: string, opts: VerityFormatOptions =
   }
   const hashPath = opts.hashPath ?? dataPath
   const inPlace = hashPath === dataPath
+  if (inPlace && opts.hashOffset === undefined && dataSize > dataBlocks * dataBlockSize) {
+    // The default offset would put the superblock over the unprotected tail bytes of the file.
+    throw new InvalidInputError(`dm-verity data file ${dataPath}`, `has ${dataSize - dataBlocks * dataBlockSize} bytes after its last whole block: pad it to the block size or pass hashOffset`, { path: dataPath })
+  }
   const hashOffset = opts.hashOffset ?? (inPlace ? dataBlocks * dataBlockSize : 0)
   checkOffset('dm-verity hash offset', hashOffset)
   if (hashOffset % 512 !== 0) throw new InvalidInputError('dm-verity hash offset', `${hashOffset} is not a multiple of 512`)
