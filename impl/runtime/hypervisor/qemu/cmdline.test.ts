@@ -57,6 +57,7 @@ describe('buildQemuArgs', () => {
       'file,id=serial0,path=/run/vm1/console.log',
       'socket,id=agent,path=/run/vm1/agent.sock,server=on,wait=off',
       'socket,id=debug,path=/run/vm1/debug.sock,server=on,wait=off',
+      'socket,id=qmpctl,path=/run/vm1/qmp-control.sock,server=on,wait=off',
       'socket,id=qmp,path=/run/vm1/qmp.sock,server=on,wait=off',
     ])
     const devices = optAfter(a, '-device')
@@ -64,7 +65,7 @@ describe('buildQemuArgs', () => {
     expect(devices).toContain('virtserialport,bus=vser0.0,chardev=agent,name=kataref.agent.0')
     expect(devices).toContain('virtserialport,bus=vser0.0,chardev=debug,name=kataref.debug.0')
     expect(optAfter(a, '-serial')).toEqual(['chardev:serial0'])
-    expect(optAfter(a, '-mon')).toEqual(['chardev=qmp,mode=control'])
+    expect(optAfter(a, '-mon')).toEqual(['chardev=qmpctl,mode=control', 'chardev=qmp,mode=control'])
   })
 
   it('adds 9p shares and extra disks', () => {

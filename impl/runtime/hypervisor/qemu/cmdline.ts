@@ -9,7 +9,10 @@ export const DEBUG_PORT_NAME = 'kataref.debug.0'
 export type Accel = 'kvm' | 'tcg'
 
 export interface RunDirPaths {
+  /** QMP for the runtime's client (impl/runtime/hypervisor/qemu/qmp). */
   qmpSocket: string
+  /** A second QMP monitor private to the launcher (quit on stop), so it never waits for the client's connection. */
+  controlSocket: string
   agentSocket: string
   debugSocket: string
   consoleLog: string
@@ -19,6 +22,7 @@ export interface RunDirPaths {
 export function runDirPaths(runDir: string): RunDirPaths {
   return {
     qmpSocket: join(runDir, 'qmp.sock'),
+    controlSocket: join(runDir, 'qmp-control.sock'),
     agentSocket: join(runDir, 'agent.sock'),
     debugSocket: join(runDir, 'debug.sock'),
     consoleLog: join(runDir, 'console.log'),
@@ -154,7 +158,9 @@ export function buildQemuArgs(c: QemuConfig): string[] {
     '-chardev', `socket,id=debug,path=${checkOptValue('debug socket', p.debugSocket)},server=on,wait=off`,
     '-device', `virtserialport,bus=vser0.0,chardev=debug,name=${DEBUG_PORT_NAME}`,
   )
-  // QMP last: once its socket exists, every chardev above has been created.
+  // The launcher's private QMP monitor, then the client's QMP last: once qmp.sock exists, every
+  // chardev above has been created.
+  args.push('-chardev', `socket,id=qmpctl,path=${checkOptValue('control socket', p.controlSocket)},server=on,wait=off`, '-mon', 'chardev=qmpctl,mode=control')
   args.push('-chardev', `socket,id=qmp,path=${checkOptValue('qmp socket', p.qmpSocket)},server=on,wait=off`, '-mon', 'chardev=qmp,mode=control')
   args.push(...(c.extraArgs ?? []))
   return args

@@ -1,6 +1,7 @@
 // Boots a real guest (TCG here) from the images built by images/guest and observes it through
 // the debug console. Slow (tens of seconds under TCG); prints the measured timings on stderr.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -109,10 +110,14 @@ describe('guest boot under QEMU', () => {
       throw e
     } finally {
       dc?.close()
+      // A runtime QMP client holding qmp.sock must not delay stop(): the launcher quits on its own monitor.
+      const holder = existsSync(vm.qmpSocketPath) ? connect(vm.qmpSocketPath).on('error', () => {}) : undefined
       const ts = Date.now()
       await vm.stop()
       timings.stopMs = Date.now() - ts
+      holder?.destroy()
     }
+    expect(timings.stopMs).toBeLessThan(1900)
     expect(alive(vm.pid)).toBe(false)
     expect(existsSync(vm.runDir)).toBe(false)
     expect((await vm.exited).exitCode).toBe(0) // QMP quit

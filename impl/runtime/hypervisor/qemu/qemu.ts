@@ -1,7 +1,7 @@
 // QemuVm: one qemu-system-x86_64 process in its own run dir (sockets, console log).
 // start() returns once QEMU's sockets exist; stop() is idempotent (QMP quit, then SIGTERM, then
 // SIGKILL) and removes the run dir. A process-exit/signal hook kills what is still running.
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { closeSync, constants, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, unlinkSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -117,7 +117,7 @@ export class QemuVm {
       this.ownsRunDir = true
     }
     this.paths = runDirPaths(this.runDir)
-    for (const s of [this.paths.qmpSocket, this.paths.agentSocket, this.paths.debugSocket]) {
+    for (const s of this.sockets()) {
       if (Buffer.byteLength(s) > MAX_SOCKET_PATH) {
         throw new KatarefError(`socket path ${s} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter run dir`, Code.INVALID_ARGUMENT, { runDir: this.runDir })
       }
@@ -151,8 +151,12 @@ export class QemuVm {
         }
       }
       if (this.ownsRunDir) rmSync(this.runDir, { recursive: true, force: true })
-      else for (const s of [this.paths.qmpSocket, this.paths.agentSocket, this.paths.debugSocket]) rmSync(s, { force: true })
+      else for (const s of this.sockets()) rmSync(s, { force: true })
     })
+  }
+
+  private sockets(): string[] {
+    return [this.paths.agentSocket, this.paths.debugSocket, this.paths.controlSocket, this.paths.qmpSocket]
   }
 
   get pid(): number | undefined {
@@ -184,9 +188,17 @@ export class QemuVm {
     let text = this.consoleSnapshot
     if (text === undefined) {
       try {
-        const st = statSync(this.paths.consoleLog)
-        const buf = readFileSync(this.paths.consoleLog)
-        text = buf.subarray(Math.max(0, st.size - CONSOLE_KEEP)).toString('utf8')
+        // Only the end of the file: the agent logs to the console and the file keeps growing.
+        const fd = openSync(this.paths.consoleLog, 'r')
+        try {
+          const size = fstatSync(fd).size
+          const len = Math.min(size, CONSOLE_KEEP)
+          const buf = Buffer.alloc(len)
+          readSync(fd, buf, 0, len, size - len)
+          text = buf.toString('utf8')
+        } finally {
+          closeSync(fd)
+        }
       } catch {
         text = ''
       }
@@ -203,7 +215,7 @@ export class QemuVm {
   async start(): Promise<void> {
     if (this.proc) throw new KatarefError('QemuVm.start called twice', Code.FAILED_PRECONDITION, { runDir: this.runDir })
     await mkdir(this.runDir, { recursive: true })
-    for (const s of [this.paths.qmpSocket, this.paths.agentSocket, this.paths.debugSocket]) rmSync(s, { force: true })
+    for (const s of this.sockets()) rmSync(s, { force: true })
     const binary = this.opts.binary ?? process.env.KATAREF_QEMU ?? 'qemu-system-x86_64'
     // setpriv --pdeathsig: qemu dies with us even when we are SIGKILLed (no hook runs then).
     const [cmd, argv] = setprivAvailable() ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', binary, ...this.args]] : [binary, this.args]
@@ -223,7 +235,7 @@ export class QemuVm {
 
     const timeout = this.opts.startTimeoutMs ?? 15_000
     const deadline = Date.now() + timeout
-    const sockets = [this.paths.agentSocket, this.paths.debugSocket, this.paths.qmpSocket]
+    const sockets = this.sockets()
     while (!sockets.every((s) => existsSync(s))) {
       if (this.exitInfo) {
         const e = new ToolError(binary, `exited during start (code ${this.exitInfo.exitCode ?? '-'}, signal ${this.exitInfo.signal ?? '-'}): ${this.stderrTail.trim()}`, { runDir: this.runDir, args: this.args })
@@ -247,11 +259,11 @@ export class QemuVm {
     this.resolveExited(info)
   }
 
-  /** Sends QMP `quit` over a fresh connection (raw JSON lines). Resolves false when QMP was not reachable. */
+  /** Sends QMP `quit` on the launcher's own monitor (raw JSON lines). Resolves false when it was not reachable. */
   private async qmpQuit(timeoutMs: number): Promise<boolean> {
-    if (!existsSync(this.paths.qmpSocket)) return false
+    if (!existsSync(this.paths.controlSocket)) return false
     return new Promise((res) => {
-      const sock = connect(this.paths.qmpSocket)
+      const sock = connect(this.paths.controlSocket)
       let buf = ''
       let stage = 0
       const done = (ok: boolean): void => {
@@ -340,7 +352,7 @@ export class QemuVm {
     if (this.ownsRunDir) {
       rmSync(this.runDir, { recursive: true, force: true })
     } else {
-      for (const s of [this.paths.qmpSocket, this.paths.agentSocket, this.paths.debugSocket]) {
+      for (const s of this.sockets()) {
         try {
           unlinkSync(s)
         } catch {
