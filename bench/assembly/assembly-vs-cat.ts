@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { execa } from 'execa'
 import { assembleGptDisk } from '../../images/gpt/index.ts'
+import { printTable } from '../report.ts'
 
 export interface AssemblyBenchResult {
   layers: number
@@ -70,10 +71,12 @@ export async function runAssemblyBench(layers = 64, layerMiB = 16): Promise<Asse
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await runAssemblyBench(Number(process.argv[2] ?? 64), Number(process.argv[3] ?? 16))
-  console.log(`GPT VMDK assembly over ${r.layers} layers × ${r.layerMiB} MiB (+4 KiB each), ${(r.layerBytesTotal / 2 ** 20).toFixed(0)} MiB of layer data`)
-  console.log(`  layer bytes copied : ${r.layerBytesCopied}  (bytes allocated in files other than head + descriptor; pads are sparse)`)
-  console.log(`  metadata written   : ${r.metadataBytesWritten} bytes (head + descriptor); other write(2) bytes: ${r.otherBytesWritten} (event-loop wake-ups)`)
-  console.log(`  assembly           : ${r.assemblySeconds.toFixed(3)} s`)
-  console.log(`  cat of the layers  : ${r.catSeconds.toFixed(3)} s`)
-  console.log(`  assembly is ${r.speedup.toFixed(1)}x faster than cat`)
+  printTable('assembly', [
+    ['layers', `${r.layers}`, `${r.layerMiB} MiB + 4 KiB each, ${(r.layerBytesTotal / 2 ** 20).toFixed(0)} MiB total`],
+    ['layer bytes copied', `${r.layerBytesCopied}`, 'allocated in files other than head + descriptor; must be 0'],
+    ['metadata written', `${r.metadataBytesWritten}`, `bytes: head + descriptor; pads are sparse; other write(2) bytes ${r.otherBytesWritten} (event-loop wake-ups)`],
+    ['GPT VMDK assembly', `${r.assemblySeconds.toFixed(3)} s`],
+    ['cat of the layers', `${r.catSeconds.toFixed(3)} s`],
+    ['speed-up', `${r.speedup.toFixed(1)}x`, 'cat time / assembly time'],
+  ])
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { execa } from 'execa'
 import { formatVerity, defaultWorkerCount } from '../../images/verity/index.ts'
+import { printTable } from '../report.ts'
 
 export interface VerityBenchResult {
   mib: number
@@ -71,8 +72,10 @@ export async function runVerityBench(mib = 256, runs = 3): Promise<VerityBenchRe
 if (import.meta.url === `file://${process.argv[1]}`) {
   const mib = Number(process.argv[2] ?? 256)
   const r = await runVerityBench(mib)
-  console.log(`dm-verity format, ${r.mib} MiB, sha256 4096/4096, best of 3 (page cache warm)`)
-  console.log(`  veritysetup : ${r.veritysetupSeconds.toFixed(3)} s  ${r.veritysetupMiBps.toFixed(0)} MiB/s`)
-  console.log(`  kataref     : ${r.oursSeconds.toFixed(3)} s  ${r.oursMiBps.toFixed(0)} MiB/s  (${r.workers} workers)`)
-  console.log(`  ratio       : ${r.ratio.toFixed(2)}x veritysetup's throughput`)
+  printTable('verity', [
+    ['input', `${r.mib} MiB`, 'sha256, 4096/4096, salted, superblock; best of 3, page cache warm'],
+    ['veritysetup format', `${r.veritysetupSeconds.toFixed(3)} s`, `${r.veritysetupMiBps.toFixed(0)} MiB/s`],
+    ['kataref formatVerity', `${r.oursSeconds.toFixed(3)} s`, `${r.oursMiBps.toFixed(0)} MiB/s, ${r.workers} worker threads`],
+    ['throughput ratio', `${r.ratio.toFixed(2)}x`, 'kataref / veritysetup; goal ≥ 1.5x on an idle machine'],
+  ])
 }
