@@ -61,6 +61,13 @@ describe('imageBuild / imageInspect', () => {
         `--data-blocks=${offset / 4096}`, `--hash-offset=${(offset / 4096 + 1) * 4096}`, `--salt=${opt('salt')}`])
     }
   })
+  it('512-byte verity blocks (containerd tar-index mode): options carry the block sizes; veritysetup verifies', async () => {
+    const s = await imageBuild([join(dir, 'src', 'base'), join(dir, 'src', 'top')], { out: join(dir, 'out512'), verity: true, verityBlockSize: 512 })
+    for (const l of s.layers) {
+      expect(l.dmverityOptions.slice(5)).toEqual(['X-kata.dmverity.blocksize=512', 'X-kata.dmverity.hashsize=512'])
+      await execa('veritysetup', ['verify', l.path, l.path, l.verity!.roothash, `--hash-offset=${l.verity!.hashoffset}`])
+    }
+  })
   it('typed errors and nothing left behind', async () => {
     await expect(imageBuild([], { out: join(dir, 'o1') })).rejects.toThrow(InvalidInputError)
     await expect(imageBuild([join(dir, 'missing')], { out: join(dir, 'o2') })).rejects.toThrow(/EROFS source directory/)
