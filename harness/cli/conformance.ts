@@ -5,6 +5,7 @@ import { PACKAGE_ROOT } from '../paths.ts'
 import { listScenarioFiles } from '../scenario-files.ts'
 import { parseCommandArgs, parseRegExp, parseShard, UsageError } from './args.ts'
 import { runScenarios, TERMINAL_REPORTERS } from './run-scenarios.ts'
+import { guestPreparationFor } from '../prepare-guest.ts'
 
 export const CONFORMANCE_USAGE = `usage: kataref conformance [--grep RE] [--shard I/N] [--reporter NAME,...] [--out DIR] [--root DIR]
 
@@ -52,6 +53,7 @@ export async function conformanceCommand(argv: string[]): Promise<number> {
     return 1
   }
   return runScenarios({
+    prepare: guestPreparationFor(root),
     root,
     // Explicit paths: vitest also applies the project's include, so both must agree on a file.
     files: chosen.map((f) => f.path),

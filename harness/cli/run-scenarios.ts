@@ -30,6 +30,8 @@ export interface RunScenariosOptions {
   reporters: string[]
   outDir: string
   keep?: boolean
+  /** Runs before vitest starts, with the run's environment in place (e.g. building guest images once). */
+  prepare?: () => Promise<void>
   out?: (s: string) => void
   err?: (s: string) => void
 }
@@ -74,6 +76,7 @@ export async function runScenarios(o: RunScenariosOptions): Promise<number> {
   }
   let code = 1
   try {
+    await o.prepare?.()
     vitest = await createVitest(
       'test',
       {

@@ -6,6 +6,7 @@ import { listScenarioFiles } from '../scenario-files.ts'
 import { parseCommandArgs, UsageError } from './args.ts'
 import { parseReporters, projectRoot } from './conformance.ts'
 import { runScenarios, TERMINAL_REPORTERS } from './run-scenarios.ts'
+import { guestPreparationFor } from '../prepare-guest.ts'
 
 export const RUN_USAGE = `usage: kataref run <scenario> [--keep] [--reporter NAME,...] [--out DIR] [--root DIR]
 
@@ -54,6 +55,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { root, file } = await resolveScenario(positionals[0]!, values.root)
   process.stderr.write(`kataref run: ${scenarioNameOf(file)} (${file})${values.keep ? ', keeping the guest' : ''}\n`)
   return runScenarios({
+    prepare: guestPreparationFor(root),
     root,
     files: [file],
     reporters: parseReporters('run', RUN_USAGE, values.reporter ?? 'list'),
