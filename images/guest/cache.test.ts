@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { atomicEntry, defaultCacheDir, REPO_ROOT, scratchDir } from './cache.ts'
+import { atomicEntry, defaultCacheDir, pruneEntries, REPO_ROOT, scratchDir } from './cache.ts'
 
 describe('guest image cache', () => {
   const dirs: string[] = []
@@ -57,5 +57,20 @@ describe('guest image cache', () => {
     writeFileSync(join(s.path, 'f'), 'x')
     await s.done()
     expect(existsSync(s.path)).toBe(false)
+  })
+
+  it('prunes all but the most recently used entries, never the protected one', () => {
+    const d = tmp()
+    for (const [i, n] of ['rootfs-a', 'rootfs-b', 'rootfs-c', 'rootfs-d', 'other'].entries()) {
+      writeFileSync(join(d, n), n)
+      utimesSync(join(d, n), 1000 + i, 1000 + i)
+    }
+    writeFileSync(join(d, 'rootfs-0'), 'recent') // unused for less than minAgeMs: kept
+    utimesSync(join(d, 'rootfs-0'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000))
+    utimesSync(join(d, 'rootfs-d'), 999, 999)
+    const removed = pruneEntries(d, 'rootfs-', 2, [join(d, 'rootfs-a')])
+    // most recent first: 0 (kept, fresh), c (kept), b (removed), a (protected), d (removed)
+    expect(removed.sort()).toEqual([join(d, 'rootfs-b'), join(d, 'rootfs-d')])
+    expect(readdirSync(d).sort()).toEqual(['other', 'rootfs-0', 'rootfs-a', 'rootfs-c'])
   })
 })

@@ -2,7 +2,7 @@
 // entries named by content hash, each written to a temp path and renamed into place so an
 // interrupted build never leaves a half entry behind.
 import { createHash } from 'node:crypto'
-import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs'
 import { mkdtemp, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -112,4 +112,47 @@ export async function scratchDir(cacheDir: string, label: string): Promise<{ pat
       await rm(path, { recursive: true, force: true })
     },
   }
+}
+
+/** Marks a cache entry as used now (its mtime orders pruning). */
+export function touchEntry(path: string): void {
+  try {
+    const now = new Date()
+    utimesSync(path, now, now)
+  } catch {
+    /* gone or read-only: pruning is best effort */
+  }
+}
+
+/**
+ * Keeps the `keep` most recently used entries of `dir` whose names start with `prefix` and removes
+ * the others that were not used for `minAgeMs` (another process may still boot them): rootfs images
+ * are ~110 MiB each and change with every agent edit. `protect` is never removed.
+ */
+export function pruneEntries(dir: string, prefix: string, keep: number, protect: string[] = [], minAgeMs = 3_600_000): string[] {
+  let names: string[]
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(prefix))
+  } catch {
+    return []
+  }
+  const withTime = names
+    .map((n) => {
+      try {
+        return { n, t: statSync(join(dir, n)).mtimeMs }
+      } catch {
+        return undefined
+      }
+    })
+    .filter((x): x is { n: string; t: number } => x !== undefined)
+    .sort((a, b) => b.t - a.t)
+  const removed: string[] = []
+  const now = Date.now()
+  for (const { n, t } of withTime.slice(keep)) {
+    const p = join(dir, n)
+    if (protect.includes(p) || now - t < minAgeMs) continue
+    rmSync(p, { recursive: true, force: true })
+    removed.push(p)
+  }
+  return removed
 }

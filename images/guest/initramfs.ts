@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import { gzip } from 'node:zlib'
 import { execa } from 'execa'
 import { ToolError } from '../../impl/types/errors.ts'
-import { atomicEntry, hashFileMemo, humanSize, sha256, type Progress } from './cache.ts'
+import { atomicEntry, hashFileMemo, humanSize, pruneEntries, sha256, touchEntry, type Progress } from './cache.ts'
 import { withParents, writeCpio, type CpioEntry } from './cpio.ts'
 import { BARE_INIT, INITRAMFS_INIT } from './scripts.ts'
 
@@ -98,6 +98,8 @@ async function buildArchive(
     progress(`${label} initramfs: ${humanSize(cpio.length)} cpio → ${humanSize(gz.length)} gzip in ${Date.now() - t0} ms`)
   })
   if (!built) progress(`reusing cached ${label} initramfs ${hash.slice(0, 16)}`)
+  touchEntry(path)
+  pruneEntries(join(cacheDir, 'initramfs'), `${label}-`, 4, [path])
   return { path, hash, cached: !built }
 }
 

@@ -7,9 +7,12 @@ import { dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { ToolError, errorMessage } from '../../impl/types/errors.ts'
 import { koffiFiles } from './agent-bundle.ts'
-import { atomicEntry, hashFileMemo, humanSize, scratchDir, sha256, type Progress } from './cache.ts'
+import { atomicEntry, hashFileMemo, humanSize, pruneEntries, scratchDir, sha256, touchEntry, type Progress } from './cache.ts'
 import { busyboxApplets } from './initramfs.ts'
 import { AGENT_GUEST_PATH, AGENT_RUN, DEBUG_SHELL, ETC_GROUP, ETC_PASSWD, INITTAB, RC_SYSINIT } from './scripts.ts'
+
+/** Rootfs images kept in the cache (most recently used first). */
+export const ROOTFS_KEEP = 6
 
 /** Parses `ldd` output into the absolute library paths it names (vdso skipped). */
 export function parseLdd(text: string): string[] {
@@ -136,5 +139,8 @@ export async function buildRootfs(opts: { cacheDir: string; progress: Progress; 
     }
   })
   if (!built) opts.progress(`reusing cached rootfs ${hash.slice(0, 16)}`)
+  touchEntry(path)
+  const pruned = pruneEntries(join(opts.cacheDir, 'rootfs'), 'rootfs-', ROOTFS_KEEP, [path])
+  if (pruned.length > 0) opts.progress(`pruned ${pruned.length} old rootfs image(s)`)
   return { path, hash, cached: !built, files }
 }
