@@ -85,7 +85,14 @@ export async function atomicEntry(finalPath: string, produce: (tmpPath: string) 
   try {
     await produce(tmpPath)
     if (existsSync(finalPath)) return false // another builder won the race; ours is dropped
-    await rename(tmpPath, finalPath)
+    try {
+      await rename(tmpPath, finalPath)
+    } catch (e) {
+      // A folder entry renamed by a concurrent builder in the meantime: theirs is as good as ours.
+      const code = (e as NodeJS.ErrnoException).code
+      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(finalPath)) return false
+      throw e
+    }
     return true
   } finally {
     unregister()

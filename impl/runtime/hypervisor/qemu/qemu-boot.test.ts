@@ -90,6 +90,14 @@ describe('guest boot under QEMU', () => {
       expect((await dc.run('touch /usr/x')).exitCode).not.toBe(0)
       await dc.check('touch /tmp/x /run/x /var/x')
       expect((await dc.check('cat /proc/1/comm')).trim()).toBe('init')
+      expect(await dc.check('veritysetup --version')).toMatch(/^veritysetup \d/)
+      expect(await dc.check('grep -c . /proc/modules')).not.toBe('0\n')
+      expect(await dc.check('grep -E "^(dm_verity|overlay|9pnet_virtio) " /proc/modules | wc -l')).toBe('3\n')
+
+      // The witness survives the host going away and coming back.
+      dc.close()
+      dc = await DebugConsole.connect(vm.debugSocketPath, { timeoutMs: 60_000, consoleTail: () => vm.consoleTail(40) })
+      expect(await dc.check('echo again')).toBe('again\n')
 
       const tn = Date.now()
       expect((await dc.check('node -e "console.log(process.version)"', { timeoutMs: 120_000 })).trim()).toBe(process.version)
