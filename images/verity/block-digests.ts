@@ -20,12 +20,26 @@ export interface DigestJob {
   digestSize: number
 }
 
+/** Where level-0 digests go when written straight into hash blocks. */
+export interface DigestPlacement {
+  /** Buffer holding the level-0 hash blocks, from `byteOffset`. */
+  into: SharedArrayBuffer
+  byteOffset: number
+  hashBlockSize: number
+  hashPerBlock: number
+  /** Bytes between digests in a hash block. */
+  stride: number
+}
+
 // One source of truth for the hashing loop, in plain JavaScript: worker threads are started from
 // this text with `eval`, because a worker cannot load a .ts module under plain Node. The main
 // thread runs the very same text for inputs too small to be worth a thread.
-// Args: fs, crypto, job, fd, first block, count, output Uint8Array (count × digestSize).
+// Args: fs, crypto, job, fd, first block, count, output Uint8Array, index of the first block in
+// the output. Digest k goes to k × digestSize, or, with job.place, straight to its slot in a hash
+// block (saves the main thread a packing pass over every level-0 digest).
 const DIGEST_LOOP_JS = `
   const { blockSize, algorithm, hashType, offset, digestSize } = job;
+  const place = job.place;
   const salt = Buffer.from(job.salt);
   const perRead = Math.max(1, Math.floor((4 << 20) / blockSize));
   const buf = Buffer.allocUnsafe(perRead * blockSize);
@@ -47,13 +61,14 @@ const DIGEST_LOOP_JS = `
     for (let i = 0; i < n; i++) {
       buf.copy(msg, blockAt, i * blockSize, (i + 1) * blockSize);
       const d = crypto.hash ? crypto.hash(algorithm, msg, 'buffer') : crypto.createHash(algorithm).update(msg).digest();
-      out.set(d, (done + i) * digestSize);
+      const k = base + done + i;
+      out.set(d, place ? Math.floor(k / place.hashPerBlock) * place.hashBlockSize + (k % place.hashPerBlock) * place.stride : k * digestSize);
     }
     done += n;
   }
 `
-const digestLoop = new Function('fs', 'crypto', 'job', 'fd', 'first', 'count', 'out', DIGEST_LOOP_JS) as (
-  fsMod: typeof fs, cryptoMod: typeof crypto, job: DigestJob, fd: number, first: number, count: number, out: Uint8Array,
+const digestLoop = new Function('fs', 'crypto', 'job', 'fd', 'first', 'count', 'out', 'base', DIGEST_LOOP_JS) as (
+  fsMod: typeof fs, cryptoMod: typeof crypto, job: DigestJob, fd: number, first: number, count: number, out: Uint8Array, base: number,
 ) => void
 
 // Workers stay alive between calls (unref'd while idle so they never hold the process open):
@@ -62,12 +77,12 @@ const WORKER_JS = `
   const { parentPort, workerData } = require('node:worker_threads');
   const fs = require('node:fs');
   const crypto = require('node:crypto');
-  const loop = new Function('fs', 'crypto', 'job', 'fd', 'first', 'count', 'out', workerData.loop);
-  parentPort.on('message', ({ id, job, first, count, shared, byteOffset }) => {
+  const loop = new Function('fs', 'crypto', 'job', 'fd', 'first', 'count', 'out', 'base', workerData.loop);
+  parentPort.on('message', ({ id, job, first, count, shared, byteOffset, base }) => {
     let fd;
     try {
       fd = fs.openSync(job.path, 'r');
-      loop(fs, crypto, job, fd, first, count, new Uint8Array(shared, byteOffset, count * job.digestSize));
+      loop(fs, crypto, job, fd, first, count, new Uint8Array(shared, byteOffset), base);
       parentPort.postMessage({ id });
     } catch (e) {
       parentPort.postMessage({ id, error: e && e.message ? e.message : String(e) });
@@ -105,14 +120,14 @@ function spawnPoolWorker(): PoolWorker {
   return pw
 }
 
-function runWorker(job: DigestJob, first: number, count: number, shared: SharedArrayBuffer, byteOffset: number): Promise<void> {
+function runWorker(job: DigestJob, first: number, count: number, shared: SharedArrayBuffer, byteOffset: number, base: number): Promise<void> {
   const pw = pool.find((w) => !w.busy) ?? spawnPoolWorker()
   pw.busy = true
   pw.worker.ref()
   const id = nextJobId++
   return new Promise((resolve, reject) => {
     pw.pending.set(id, { resolve, reject })
-    pw.worker.postMessage({ id, job, first, count, shared, byteOffset })
+    pw.worker.postMessage({ id, job, first, count, shared, byteOffset, base })
   })
 }
 
@@ -124,18 +139,21 @@ export function defaultWorkerCount(): number {
 }
 
 /**
- * Digests of blocks [first, first+count) of `job.path`, concatenated (count × digestSize bytes).
+ * Digests of blocks [first, first+count) of `job.path`: concatenated (count × digestSize bytes), or
+ * with `placement` written into hash-block slots of `placement.into` (then that view is returned).
  * `workers` = 0 or 1 hashes on the calling thread.
  */
-export async function digestBlocks(job: DigestJob, first: number, count: number, workers = defaultWorkerCount()): Promise<Uint8Array> {
-  const shared = new SharedArrayBuffer(count * job.digestSize)
-  const out = new Uint8Array(shared)
+export async function digestBlocks(job: DigestJob, first: number, count: number, workers = defaultWorkerCount(), placement?: DigestPlacement): Promise<Uint8Array> {
+  const shared = placement?.into ?? new SharedArrayBuffer(count * job.digestSize)
+  const byteOffset = placement?.byteOffset ?? 0
+  const out = new Uint8Array(shared, byteOffset)
+  const place = placement ? { hashBlockSize: placement.hashBlockSize, hashPerBlock: placement.hashPerBlock, stride: placement.stride } : null
   const n = count * job.blockSize < PARALLEL_THRESHOLD ? 1 : Math.max(1, Math.min(workers, count))
   try {
     if (n <= 1) {
       const fh = await open(job.path, 'r')
       try {
-        digestLoop(fs, crypto, { ...job, salt: Buffer.from(job.salt) }, fh.fd, first, count, out)
+        digestLoop(fs, crypto, { ...job, salt: Buffer.from(job.salt), place } as DigestJob, fh.fd, first, count, out, 0)
       } finally {
         await fh.close()
       }
@@ -145,7 +163,7 @@ export async function digestBlocks(job: DigestJob, first: number, count: number,
     const runs: Promise<void>[] = []
     for (let s = 0; s < count; s += per) {
       const c = Math.min(per, count - s)
-      runs.push(runWorker({ ...job, salt: Uint8Array.from(job.salt) }, first + s, c, shared, s * job.digestSize))
+      runs.push(runWorker({ ...job, salt: Uint8Array.from(job.salt), place } as DigestJob, first + s, c, shared, byteOffset, s))
     }
     await Promise.all(runs)
     return out

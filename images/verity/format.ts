@@ -11,7 +11,7 @@ import {
 } from './params.ts'
 import { treeGeometry, treeOffset } from './geometry.ts'
 import { encodeSuperblock, uuidToBytes } from './superblock.ts'
-import { buildTree } from './hash-tree.ts'
+import { buildTree, buildUpperLevels } from './hash-tree.ts'
 import { digestBlocks, defaultWorkerCount } from './block-digests.ts'
 
 export interface VerityFormatOptions {
@@ -118,9 +118,19 @@ export async function formatVerity(dataPath: string, opts: VerityFormatOptions =
 
   const g = treeGeometry(dataBlocks, hashBlockSize, algorithm, hashType)
   const digestSize = VERITY_ALGORITHMS[algorithm]
-  const level0 = await digestBlocks({ path: dataPath, offset: 0, blockSize: dataBlockSize, algorithm, hashType, salt, digestSize }, 0, dataBlocks, opts.workers ?? defaultWorkerCount())
+  const job = { path: dataPath, offset: 0, blockSize: dataBlockSize, algorithm, hashType, salt, digestSize }
+  const workers = opts.workers ?? defaultWorkerCount()
   const h = { algorithm, hashType, salt, hashBlockSize }
-  const { tree, rootHash } = buildTree(g, h, level0, dataBlocks)
+  let tree: Buffer, rootHash: Buffer
+  if (g.levels === 0) {
+    ({ tree, rootHash } = buildTree(g, h, await digestBlocks(job, 0, dataBlocks, workers), dataBlocks))
+  } else {
+    // Level-0 digests are written by the hashing threads straight into their hash-block slots.
+    const shared = new SharedArrayBuffer(g.treeBlocks * hashBlockSize)
+    await digestBlocks(job, 0, dataBlocks, workers, { into: shared, byteOffset: g.levelStart[0]! * hashBlockSize, hashBlockSize, hashPerBlock: g.hashPerBlock, stride: g.digestStride })
+    tree = Buffer.from(shared)
+    rootHash = buildUpperLevels(g, h, tree)
+  }
   const tOffset = treeOffset(hashOffset, hashBlockSize, withSuperblock)
   const superblock = withSuperblock ? encodeSuperblock({ hashType, uuid: uuid!, algorithm, dataBlockSize, hashBlockSize, dataBlocks, salt }) : null
 

@@ -41,6 +41,14 @@ export function buildTree(g: VerityTreeGeometry, h: TreeHashing, level0: Uint8Ar
   const tree = Buffer.alloc(g.treeBlocks * h.hashBlockSize)
   if (g.levels === 0) return { tree, rootHash: Buffer.from(level0.subarray(0, g.digestSize)) }
   packLevel(g, h, level0, dataBlocks, tree, g.levelStart[0]!)
+  return { tree, rootHash: buildUpperLevels(g, h, tree) }
+}
+
+/**
+ * Fills levels 1… of `tree` from its already packed level 0 and returns the root hash
+ * (requires at least one level).
+ */
+export function buildUpperLevels(g: VerityTreeGeometry, h: TreeHashing, tree: Buffer): Buffer {
   for (let i = 1; i < g.levels; i++) {
     const below = g.levelBlocks[i - 1]!
     const digests = Buffer.alloc(below * g.digestSize)
@@ -51,5 +59,5 @@ export function buildTree(g: VerityTreeGeometry, h: TreeHashing, level0: Uint8Ar
     packLevel(g, h, digests, below, tree, g.levelStart[i]!)
   }
   const top = g.levelStart[g.levels - 1]! * h.hashBlockSize
-  return { tree, rootHash: saltedDigest(h, tree.subarray(top, top + h.hashBlockSize)) }
+  return saltedDigest(h, tree.subarray(top, top + h.hashBlockSize))
 }
