@@ -194,7 +194,20 @@ export async function resolveKernel(opts: KernelOptions): Promise<GuestKernel> {
   }
 
   const meta = opts.metaPackage ?? defaultMetaPackage()
-  const pkgs = await resolveKernelPackagesCached(opts.cacheDir, meta)
+  let pkgs: KernelPackages
+  try {
+    pkgs = await resolveKernelPackagesCached(opts.cacheDir, meta)
+  } catch (e) {
+    // Fresh machines (containers, CI) often have no package lists yet: update once and retry.
+    if (process.env.KATAREF_NO_APT_UPDATE === '1') throw e
+    opts.progress(`${errorMessage(e).split(';')[0]}; running apt-get update and retrying`)
+    try {
+      await tool('apt-get', ['update', '-q'])
+    } catch (u) {
+      throw new ToolError('apt-get', `update failed (${errorMessage(u)}) after: ${errorMessage(e)}`, { meta }, { cause: e })
+    }
+    pkgs = await resolveKernelPackagesCached(opts.cacheDir, meta)
+  }
   const entryName = `${pkgs.image}_${pkgs.debVersion}`
   const entry = join(opts.cacheDir, 'kernel', entryName)
   const t0 = Date.now()
