@@ -9,16 +9,20 @@ let dir: string
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'kataref-erofs-')) })
 afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 
-async function tree(root: string) {
+async function tree(root: string, reverse = false) {
   await mkdir(join(root, 'etc', 'deep'), { recursive: true })
-  await writeFile(join(root, 'etc', 'hostname'), 'kataref\n')
-  await writeFile(join(root, 'etc', 'deep', 'blob'), Buffer.alloc(20000, 7))
-  await symlink('hostname', join(root, 'etc', 'link'))
+  const steps = [
+    () => writeFile(join(root, 'etc', 'hostname'), 'kataref\n'),
+    () => writeFile(join(root, 'etc', 'deep', 'blob'), Buffer.alloc(20000, 7)),
+    () => symlink('hostname', join(root, 'etc', 'link')),
+    () => writeFile(join(root, 'etc', 'zz'), 'last\n'),
+  ]
+  for (const step of reverse ? steps.reverse() : steps) await step()
 }
 
 describe('buildErofsLayer', () => {
   it('is deterministic: two builds of equal trees are byte-identical, and carry the fixed UUID', async () => {
-    await tree(join(dir, 'a')); await tree(join(dir, 'b'))
+    await tree(join(dir, 'a')); await tree(join(dir, 'b'), true) // created in the opposite order
     const l1 = await buildErofsLayer(join(dir, 'a'), join(dir, 'out', 'a.erofs'), { allRoot: true })
     const l2 = await buildErofsLayer(join(dir, 'b'), join(dir, 'out', 'b.erofs'), { allRoot: true })
     const [x, y] = [await readFile(l1.path), await readFile(l2.path)]
