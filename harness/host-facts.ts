@@ -1,7 +1,7 @@
 // Facts about the machine a run happened on, recorded in every report.
 import { execFileSync } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
 import { hostname, release, arch } from 'node:os'
+import { defaultAccel } from '../impl/runtime/hypervisor/qemu/qemu.ts'
 import type { HostFacts } from './reporters/model.ts'
 import { findOnPath, qemuBinaryName } from './requirements.ts'
 
@@ -15,12 +15,7 @@ export function hostFacts(): HostFacts {
       qemu = `${bin} (version unknown)`
     }
   }
-  let accel: HostFacts['accel'] = 'tcg'
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK)
-    accel = 'kvm'
-  } catch {
-    // TCG
-  }
+  // The launcher's own choice: /dev/kvm can exist and open yet be unusable (nested VMs).
+  const accel: HostFacts['accel'] = defaultAccel()
   return { kernel: release(), arch: arch(), qemu, accel, hostname: hostname() }
 }

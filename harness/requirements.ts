@@ -2,6 +2,7 @@
 // an unknown requirement name is a scenario bug and fails it.
 import { accessSync, constants, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
+import { kvmAvailable } from '../impl/runtime/hypervisor/qemu/qemu.ts'
 import { ENV } from './env.ts'
 
 /** Returns null when the requirement is met, else why not. */
@@ -29,14 +30,8 @@ export function qemuBinaryName(arch: string = process.arch): string {
 
 const probes: Record<string, Probe> = {
   qemu: () => (findOnPath(qemuBinaryName()) ? null : `${qemuBinaryName()} not found on PATH`),
-  kvm: () => {
-    try {
-      accessSync('/dev/kvm', constants.R_OK | constants.W_OK)
-      return null
-    } catch {
-      return '/dev/kvm is missing or not accessible (TCG only)'
-    }
-  },
+  // Same test as the launcher's: /dev/kvm may exist and open yet be unusable (nested VMs).
+  kvm: () => (kvmAvailable() ? null : '/dev/kvm is missing, not accessible or unusable (TCG only)'),
   containerd: () => (findOnPath('containerd') ? null : 'containerd not found on PATH'),
   root: () => (process.getuid?.() === 0 ? null : 'needs root'),
 }
