@@ -9,6 +9,7 @@ import { KataAgent } from '../impl/runtime/agent/kata-agent.ts'
 import { unixDialer } from '../impl/runtime/agent/dialer.ts'
 import { DebugConsole } from '../impl/runtime/hypervisor/qemu/debug-console.ts'
 import { startQemuVm, type QemuVm } from '../impl/runtime/hypervisor/qemu/qemu.ts'
+import { kernelCmdline } from '../impl/runtime/hypervisor/qemu/cmdline.ts'
 import { Code, KatarefError, errorMessage } from '../impl/types/errors.ts'
 import { nullLogger } from '../impl/types/logger.ts'
 import { ENV } from './env.ts'
@@ -32,21 +33,32 @@ export const bootGuest: BootGuest<BootedGuest> = async (opts) => {
   const img = await guestImages()
   const runDir = opts.runRoot ? mkdtempSync(join(opts.runRoot, 'vm-')) : undefined
   const started = performance.now()
-  const vm: QemuVm = await startQemuVm({ kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs, logger: log, ...(runDir ? { runDir } : {}) })
+  const secs = () => ((performance.now() - started) / 1000).toFixed(1)
+  const vm: QemuVm = await startQemuVm({
+    kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs, logger: log,
+    ...(runDir ? { runDir } : {}),
+    ...(opts.disks?.length ? { disks: opts.disks } : {}),
+    ...(opts.kernelParams?.length ? { append: kernelCmdline({ extra: opts.kernelParams }) } : {}),
+    ...(opts.pciBridges ? { pciBridges: opts.pciBridges } : {}),
+  })
   // vm.stop() keeps a run dir it was given (minus its sockets): the dir we made is ours to remove.
   const undo: (() => Promise<void> | void)[] = [() => vm.stop(), () => (runDir ? rm(runDir, { recursive: true, force: true }) : undefined)]
   const consoleTail = async (n: number) => vm.consoleTail(n)
+  const id = vm.runDir.split('/').pop()!
+  progress(`booting ${id} (${vm.accel}, kernel ${img.kernelVersion})`)
   try {
     opts.signal?.throwIfAborted()
     const debug = await DebugConsole.connect(vm.debugSocketPath, { timeoutMs: DEBUG_READY_MS, consoleTail: () => vm.consoleTail(40), logger: log })
     undo.unshift(() => debug.close())
+    progress(`${id}: debug shell answered after ${secs()} s`)
     const agent = await KataAgent.connect({ dialer: unixDialer(vm.agentSocketPath), deadlineMs: AGENT_READY_MS, consoleTail, logger: log, ...(opts.signal ? { signal: opts.signal } : {}) })
     undo.unshift(() => agent.close())
     const bootMs = Math.round(performance.now() - started)
+    progress(`${id}: agent ready after ${secs()} s`)
 
     let stopped: Promise<void> | undefined
     const guest: BootedGuest = {
-      id: vm.runDir.split('/').pop()!,
+      id,
       kernelVersion: img.kernelVersion,
       bootMs,
       agentSocketPath: vm.agentSocketPath,
@@ -77,6 +89,11 @@ export const bootGuest: BootGuest<BootedGuest> = async (opts) => {
     }
     throw new KatarefError(`boot guest: ${errorMessage(e)}\n--- guest console ---\n${tail}`, Code.INTERNAL, { consoleLogPath: vm.consoleLogPath }, { cause: e })
   }
+}
+
+/** Boot progress on the terminal (the runner shows workers' stderr). */
+function progress(line: string): void {
+  process.stderr.write(`[guest] ${line}\n`)
 }
 
 async function runUndo(undo: (() => Promise<void> | void)[]): Promise<void> {
