@@ -1,10 +1,9 @@
 // Assembles a GPT disk from EROFS layer files without copying them: a 1 MiB head image, sparse
 // zero padding files between partitions, and a VMDK extent list (and optionally a descriptor file)
 // that references every layer file in place (§2–§6, §13).
-import { open, stat, truncate, writeFile, rename, rm, access } from 'node:fs/promises'
+import { open, stat, truncate, writeFile, rename, rm, access, mkdir } from 'node:fs/promises'
 import { join, basename, dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
 import { InvalidInputError, KatarefError, Code } from '../../impl/types/errors.ts'
 import { nullLogger, type Logger } from '../../impl/types/logger.ts'
 import { gptLayout, paddingGaps, SECTOR_SIZE, type GptLayout, type LayerInput } from './layout.ts'
