@@ -6,6 +6,7 @@ import { AgentService } from '../gen/agent_pb.ts'
 import { Health, HealthCheckResponse_ServingStatus } from '../gen/health_pb.ts'
 import type { TtrpcServer } from '../ttrpc/index.ts'
 import type { Logger } from '../types/logger.ts'
+import { containerServiceHandlers } from './container-service.ts'
 import { getGuestDetails } from './guest-details.ts'
 import type { Sandbox } from './sandbox.ts'
 import { AGENT_VERSION } from './version.ts'
@@ -41,5 +42,8 @@ export function registerAgentServices(server: TtrpcServer, deps: AgentServiceDep
       return {}
     },
     getGuestDetails: async (req) => getGuestDetails({ memBlockSize: req.memBlockSize, memHotplugProbe: req.memHotplugProbe }, deps.storageHandlers ?? []),
+    // Containers, processes and CopyFile (issue 5); their CreateContainer/RemoveContainer/DestroySandbox
+    // wrap the storage side of the sandbox (called first on create, last on remove).
+    ...containerServiceHandlers({ sandbox, logger }),
   })
 }
