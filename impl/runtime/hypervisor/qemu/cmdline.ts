@@ -66,6 +66,31 @@ export interface QemuConfig {
   noReboot?: boolean
   /** Appended verbatim. */
   extraArgs?: string[]
+  /**
+   * Hot-plug bridges as runtime-rs's cmdline generator writes them (spec §2): `pci-bridge-<n>` on
+   * `pcie.0`, `chassis_nr=n+1`, `addr=2+n`, `shpc=off`, with reserve windows. Default 0.
+   */
+  pciBridges?: number
+  /**
+   * Guest RAM from a file (VM templates, spec §7): `memory-backend-file` at `path`; `share: true`
+   * for the template VM (writes reach the file), false for a clone (private copy-on-write mapping).
+   */
+  memoryBackend?: { path: string; share: boolean }
+  /** `-incoming <value>` (`defer` for a VM restored from a template). */
+  incoming?: string
+}
+
+/** Id of the file memory backend (`memoryBackend`). */
+export const MEMORY_BACKEND_ID = 'kataref-mem'
+
+/** One `pci-bridge` per n in 0..count-1 (spec §2, non-firmware q35 form). */
+export function pciBridgeArgs(count: number): string[] {
+  if (!Number.isInteger(count) || count < 0 || count > 5) throw new InvalidInputError('pciBridges', `must be an integer 0..5, got ${count}`)
+  const args: string[] = []
+  for (let n = 0; n < count; n++) {
+    args.push('-device', `pci-bridge,bus=pcie.0,id=pci-bridge-${n},chassis_nr=${n + 1},shpc=off,addr=${2 + n},io-reserve=4k,mem-reserve=1m,pref64-reserve=1m`)
+  }
+  return args
 }
 
 export interface KernelCmdlineOptions {
@@ -128,7 +153,7 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   const p = c.paths
   const args: string[] = [
     '-name', 'kataref',
-    '-machine', `q35,accel=${c.accel}`,
+    '-machine', `q35,accel=${c.accel}${c.memoryBackend ? `,memory-backend=${MEMORY_BACKEND_ID}` : ''}`,
     '-cpu', c.cpu ?? (c.accel === 'kvm' ? 'host' : 'max'),
     '-smp', String(c.smp),
     '-m', `${c.memoryMiB}M`,
@@ -136,6 +161,12 @@ export function buildQemuArgs(c: QemuConfig): string[] {
     '-nographic',
     '-no-user-config',
   ]
+  if (c.memoryBackend) {
+    const mb = c.memoryBackend
+    args.push('-object', `memory-backend-file,id=${MEMORY_BACKEND_ID},size=${c.memoryMiB}M,mem-path=${checkOptValue('memory path', mb.path)},share=${mb.share ? 'on' : 'off'}`)
+  }
+  // Bridges first: their fixed addr (2+n) must be taken before QEMU auto-assigns slots to the disks.
+  args.push(...pciBridgeArgs(c.pciBridges ?? 0))
   if (c.noReboot ?? true) args.push('-no-reboot')
   args.push('-kernel', c.kernel)
   if (c.initrd) args.push('-initrd', c.initrd)
@@ -162,6 +193,7 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   // chardev above has been created.
   args.push('-chardev', `socket,id=qmpctl,path=${checkOptValue('control socket', p.controlSocket)},server=on,wait=off`, '-mon', 'chardev=qmpctl,mode=control')
   args.push('-chardev', `socket,id=qmp,path=${checkOptValue('qmp socket', p.qmpSocket)},server=on,wait=off`, '-mon', 'chardev=qmp,mode=control')
+  if (c.incoming !== undefined) args.push('-incoming', c.incoming)
   args.push(...(c.extraArgs ?? []))
   return args
 }

@@ -68,6 +68,12 @@ export interface QemuVmOptions {
   /** How long start() waits for the sockets (default 15 s). */
   startTimeoutMs?: number
   logger?: Logger
+  /** Hot-plug bridges `pci-bridge-0..n-1` (cmdline.ts `pciBridges`). Default 0. */
+  pciBridges?: number
+  /** File-backed guest RAM (VM templates): see cmdline.ts `memoryBackend`. */
+  memoryBackend?: { path: string; share: boolean }
+  /** `-incoming` value (`defer` for a VM restored from a template). */
+  incoming?: string
 }
 
 export interface QemuExit {
@@ -137,6 +143,9 @@ export class QemuVm {
       paths: this.paths,
       noReboot: opts.noReboot,
       extraArgs: opts.extraArgs,
+      pciBridges: opts.pciBridges,
+      memoryBackend: opts.memoryBackend,
+      incoming: opts.incoming,
     }
     this.args = buildQemuArgs(config)
     this.exited = new Promise((r) => (this.resolveExited = r))
