@@ -36,6 +36,8 @@ export const bootGuest: BootGuest<BootedGuest> = async (opts) => {
   const secs = () => ((performance.now() - started) / 1000).toFixed(1)
   const vm: QemuVm = await startQemuVm({
     kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs, logger: log,
+    // --keep: the VM must outlive the scenario worker (the CLI keeps the run root then).
+    outliveOwner: opts.keep === true,
     ...(runDir ? { runDir } : {}),
     ...(opts.disks?.length ? { disks: opts.disks } : {}),
     ...(opts.kernelParams?.length ? { append: kernelCmdline({ extra: opts.kernelParams }) } : {}),

@@ -8,11 +8,13 @@ import { benchCommand } from './cli/bench.ts'
 import { imageCommand } from './cli/image.ts'
 import { reportCommand } from './cli/report.ts'
 import { runCommand } from './cli/run.ts'
+import { vmCommand } from './cli/vm.ts'
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   conformance: { summary: 'run the conformance scenarios and write reports', run: conformanceCommand },
   run: { summary: 'run one scenario (--keep leaves its guest up)', run: runCommand },
   report: { summary: 'report merge: merge shard reports', run: reportCommand },
+  vm: { summary: 'vm shell|stop <run-dir>: reach or stop a guest kept by run --keep', run: vmCommand },
   bench: { summary: 'run the benchmarks under bench/ (all, or one by name)', run: benchCommand },
   image: { summary: 'image build / image inspect: guest disk images (EROFS layers, dm-verity, GPT VMDK)', run: imageCommand },
   ...Object.fromEntries(Object.entries(DELEGATES).map(([name, d]) => [name, { summary: d.summary, run: (argv: string[]) => delegateCommand(name, argv) }])),

@@ -9,7 +9,7 @@
 // test (task.meta.katarefLogs; annotations too for anything a test annotates itself), so reports show them.
 import { readFile, appendFile } from 'node:fs/promises'
 import { describe, test as base, expect } from 'vitest'
-import type { BootGuest, Guest } from './guest.ts'
+import type { BootGuest, Guest, GuestOptions } from './guest.ts'
 import type { bootGuest as realBootGuest } from './boot-guest.ts'
 import type { LogAttachment } from './reporters/model.ts'
 import { ENV } from './env.ts'
@@ -17,6 +17,7 @@ import { missingRequirement } from './requirements.ts'
 import { SCENARIO_SUFFIX, ScenarioMetaError, scenarioNameOf, validateScenarioMeta, type ScenarioMeta } from './scenario-meta.ts'
 
 export { expect }
+export type { GuestOptions }
 export { SCENARIO_SUFFIX, ScenarioMetaError, scenarioNameOf, validateScenarioMeta, type ScenarioMeta }
 
 /** Declares the scenario of this file; put its tests in `body`. */
@@ -35,6 +36,12 @@ export type RealGuest = Awaited<ReturnType<typeof realBootGuest>>
 
 export interface ScenarioFixtures<G extends Guest = RealGuest> {
   guest: G
+  /**
+   * How this file's guest is booted (extra disks, kernel command line words). File-scoped; default `{}`.
+   * A scenario file overrides it with `test.extend({ guestOptions: [async ({ myDisk }, use) => use({...}), { scope: 'file' }] })`,
+   * typically depending on its own file-scoped fixture that builds the disks (see harness/guest-disks.ts).
+   */
+  guestOptions: GuestOptions
 }
 interface InternalFixtures<G extends Guest> {
   _scenarioGate: void
@@ -95,9 +102,10 @@ function describeKeptGuest(g: Guest): string {
     `  run dir:       ${g.runDir}`,
     `  console log:   ${g.consoleLogPath}`,
     `  QMP socket:    ${g.qmpSocketPath}`,
-    `  agent socket:  ${g.agentSocketPath}   (kataref agent ... / ttrpc)`,
-    `  debug socket:  ${g.debugSocketPath}   (e.g. socat - UNIX-CONNECT:${g.debugSocketPath})`,
-    `  stop it with:  printf '{"execute":"qmp_capabilities"}{"execute":"quit"}' | socat - UNIX-CONNECT:${g.qmpSocketPath}`,
+    `  agent socket:  ${g.agentSocketPath}   (ttrpc to the agent; one client at a time)`,
+    `  debug socket:  ${g.debugSocketPath}`,
+    `  debug shell:   npx kataref vm shell ${g.runDir} [command]`,
+    `  stop it with:  npx kataref vm stop ${g.runDir}`,
   ].join('\n')
 }
 
@@ -118,13 +126,14 @@ export function createScenarioTest<G extends Guest = RealGuest>(options: Scenari
       },
       { auto: true },
     ],
+    guestOptions: [async ({}, use) => use({}), { scope: 'file' }],
     _guestLease: [
-      async ({}, use) => {
+      async ({ guestOptions }, use) => {
         const keep = process.env[ENV.keepGuest] === '1'
         let booting: Promise<G> | undefined
         await use({
           get(signal) {
-            booting ??= boot({ keep, runRoot: process.env[ENV.runRoot], signal })
+            booting ??= boot({ ...guestOptions, keep, runRoot: process.env[ENV.runRoot], signal })
             return booting
           },
         })

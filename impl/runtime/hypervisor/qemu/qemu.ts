@@ -74,6 +74,11 @@ export interface QemuVmOptions {
   memoryBackend?: { path: string; share: boolean }
   /** `-incoming` value (`defer` for a VM restored from a template). */
   incoming?: string
+  /**
+   * Leave qemu running when this process exits (`kataref run --keep`): no parent-death signal, no
+   * exit hook, its own process group, stderr to `<runDir>/qemu.stderr`. stop() still works.
+   */
+  outliveOwner?: boolean
 }
 
 export interface QemuExit {
@@ -150,7 +155,7 @@ export class QemuVm {
     this.args = buildQemuArgs(config)
     this.exited = new Promise((r) => (this.resolveExited = r))
     // Last-chance cleanup (process exit, SIGINT/SIGTERM/SIGHUP): no qemu, socket or temp dir left.
-    this.unregisterCleanup = onExitCleanup(() => {
+    this.unregisterCleanup = opts.outliveOwner ? undefined : onExitCleanup(() => {
       const pid = this.proc?.pid
       if (pid !== undefined && this.exitInfo === undefined) {
         try {
@@ -227,10 +232,14 @@ export class QemuVm {
     for (const s of this.sockets()) rmSync(s, { force: true })
     const binary = this.opts.binary ?? process.env.KATAREF_QEMU ?? 'qemu-system-x86_64'
     // setpriv --pdeathsig: qemu dies with us even when we are SIGKILLed (no hook runs then).
-    const [cmd, argv] = setprivAvailable() ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', binary, ...this.args]] : [binary, this.args]
+    const outlive = this.opts.outliveOwner === true
+    const [cmd, argv] = !outlive && setprivAvailable() ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', binary, ...this.args]] : [binary, this.args]
     this.log.info({ accel: this.accel, runDir: this.runDir, argv: [binary, ...this.args] }, 'starting qemu')
     this.startedAt = Date.now()
-    const proc = execa(cmd, argv, { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', reject: false, buffer: false, cwd: this.runDir, cleanup: true })
+    const proc = outlive
+      ? execa(cmd, argv, { stdin: 'ignore', stdout: 'ignore', stderr: { file: join(this.runDir, 'qemu.stderr') }, reject: false, buffer: false, cwd: this.runDir, cleanup: false, detached: true })
+      : execa(cmd, argv, { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', reject: false, buffer: false, cwd: this.runDir, cleanup: true })
+    if (outlive) proc.unref()
     this.proc = proc
     proc.stderr?.setEncoding('utf8')
     proc.stderr?.on('data', (d: string) => {
