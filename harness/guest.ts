@@ -3,6 +3,7 @@
 // against this interface, so its own tests can hand scenarios a fake guest.
 import type { KataAgent } from '../impl/runtime/agent/kata-agent.ts'
 import type { QemuVm } from '../impl/runtime/hypervisor/qemu/qemu.ts'
+import type { QemuDisk } from '../impl/runtime/hypervisor/qemu/cmdline.ts'
 import type { Logger } from '../impl/types/logger.ts'
 
 export interface Guest {
@@ -28,7 +29,17 @@ export interface BootedGuest extends Guest {
   vm: QemuVm
 }
 
-export interface BootGuestOptions {
+/** What a scenario file may ask of its guest (the `guestOptions` fixture, file-scoped). */
+export interface GuestOptions {
+  /** Extra virtio-blk disks after the rootfs (/dev/vdb, …), built on the host before boot. */
+  disks?: QemuDisk[]
+  /** Extra kernel command line words (e.g. `kataref.use_devmapper=0`). */
+  kernelParams?: string[]
+  /** Hot-plug bridges `pci-bridge-0..n-1` on pcie.0 (runtime-rs `default_bridges`); default none. */
+  pciBridges?: number
+}
+
+export interface BootGuestOptions extends GuestOptions {
   /** Leave the VM running after the scenario (`kataref run --keep`); stop() then only detaches. */
   keep?: boolean
   log?: Logger

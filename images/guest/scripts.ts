@@ -9,7 +9,8 @@
 //   kataref.agent.0 with its output on /dev/console (ttyS0).
 // Kernel command line knobs: kataref.root=DEV, kataref.init=PATH, kataref.rescue (shell on the
 // console instead of powering off when the initramfs fails), kataref.debug_port=NAME,
-// kataref.agent_port=NAME, kataref.agent=0 (do not start the agent).
+// kataref.agent_port=NAME, kataref.agent=0 (do not start the agent), kataref.use_devmapper=0 (agent
+// without devicemapper support), kataref.agent_failpoints=1 (agent --failpoints).
 
 export const DEFAULT_DEBUG_PORT = 'kataref.debug.0'
 export const DEFAULT_AGENT_PORT = 'kataref.agent.0'
@@ -145,6 +146,15 @@ name=${DEFAULT_AGENT_PORT}
 enabled=1
 ${cmdlineVar('name', 'kataref.agent_port')}
 ${cmdlineVar('enabled', 'kataref.agent')}
+# Build-option stand-ins for scenarios: kataref.use_devmapper=0 (no devicemapper support),
+# kataref.agent_failpoints=1 (honour debug-only X-kataref.failpoint= storage options).
+devmapper=1
+failpoints=0
+${cmdlineVar('devmapper', 'kataref.use_devmapper')}
+${cmdlineVar('failpoints', 'kataref.agent_failpoints')}
+export KATAREF_USE_DEVMAPPER="$devmapper"
+extra=""
+[ "$failpoints" = 1 ] && extra="--failpoints"
 if [ "$enabled" = 0 ] || [ ! -f ${AGENT_GUEST_PATH} ]; then
   echo "kataref-guest: agent not started (kataref.agent=$enabled)" > /dev/console
   exec sleep 2147483647
@@ -156,7 +166,7 @@ if [ -e /run/kataref/agent-started ]; then
 fi
 : > /run/kataref/agent-started
 # exec: the agent itself is init's child (no shell in between), as Kata's agent is under its init.
-exec node ${AGENT_GUEST_PATH} --channel "vport:$name" > /dev/console 2>&1
+exec node ${AGENT_GUEST_PATH} --channel "vport:$name" $extra > /dev/console 2>&1
 `
 
 export const ETC_PASSWD = `root:x:0:0:root:/root:/bin/sh

@@ -31,7 +31,7 @@ export function registerAgentServices(server: TtrpcServer, deps: AgentServiceDep
         sandboxId: req.sandboxId,
         hostname: req.hostname,
         dns: req.dns,
-        storageCount: req.storages.length,
+        storages: req.storages,
         kernelModuleCount: req.kernelModules.length,
       })
       return {}

@@ -7,6 +7,10 @@ export interface AgentConfig {
   /** Set the kernel hostname on CreateSandbox. Only in a guest: on a host it would rename the machine. */
   manageHostname: boolean
   logLevel: LogLevel
+  /** devicemapper support for dm-verity layers (KATAREF_USE_DEVMAPPER, default on). */
+  devmapper?: boolean
+  /** Honour debug-only `X-kataref.failpoint=` storage options (`--failpoints`, default off). */
+  failpoints?: boolean
 }
 
 export const KATA_RUN_DIR = '/run/kata-containers'

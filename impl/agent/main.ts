@@ -11,15 +11,20 @@ import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../types/l
 import { registerAgentServices } from './agent-service.ts'
 import { guestAgentConfig, type AgentConfig } from './config.ts'
 import { Sandbox } from './sandbox.ts'
+import { devmapperEnabled } from './storage/storage-context.ts'
 import { findVirtioPort, VirtioSerialChannel } from './transport/virtio-serial.ts'
 
-export const USAGE = `usage: kataref agent (--listen unix:PATH | --channel vport:NAME) [--root DIR] [--log-level LEVEL]
+export const USAGE = `usage: kataref agent (--listen unix:PATH | --channel vport:NAME) [--root DIR] [--log-level LEVEL] [--failpoints]
+       kataref agent dm-status      (JSON: every DM device's table and status, read with DM_TABLE_STATUS)
 
   --listen unix:PATH   serve ttrpc on a unix socket (host mode; hostname is never changed)
   --channel vport:NAME serve ttrpc on the virtio-serial port named NAME (guest mode)
   --root DIR           sandbox state directory (default /run/kata-containers in a guest,
                        a fresh temp dir in host mode)
-  --log-level LEVEL    ${LOG_LEVELS.join('|')} (default info)`
+  --log-level LEVEL    ${LOG_LEVELS.join('|')} (default info)
+  --failpoints         honour debug-only X-kataref.failpoint=<step>:<layer> storage options
+                       (fault injection for scenarios; never in production)
+  env KATAREF_USE_DEVMAPPER=0  build option: no devicemapper (dm-verity layers fail closed)`
 
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'vport'; name: string }
 
@@ -78,7 +83,34 @@ export async function startAgent(endpoint: Endpoint, config: AgentConfig, logger
   }
 }
 
+/** `dm-status`: every DM device with its table and status lines (a diagnostic for the guest witness). */
+async function dmStatus(): Promise<number> {
+  const { KoffiDmBackend, DmClient, readDmTable } = await import('../dmverity/index.ts')
+  const dm = new KoffiDmBackend()
+  const control = await dm.openControl()
+  let names: string[]
+  try {
+    names = (await new DmClient(control).listDevices()).map((d) => d.name)
+  } finally {
+    await control.close()
+  }
+  const out = []
+  for (const name of names) {
+    out.push({ name, table: await readDmTable({ dm }, name, { table: true }), status: await readDmTable({ dm }, name, { table: false }) })
+  }
+  process.stdout.write(JSON.stringify(out) + '\n')
+  return 0
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'dm-status') {
+    try {
+      return await dmStatus()
+    } catch (e) {
+      process.stderr.write(`kataref agent dm-status: ${errorMessage(e)}\n`)
+      return 1
+    }
+  }
   let values
   try {
     ;({ values } = parseArgs({
@@ -88,6 +120,7 @@ export async function main(argv: string[]): Promise<number> {
         channel: { type: 'string' },
         root: { type: 'string' },
         'log-level': { type: 'string' },
+        failpoints: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -109,7 +142,10 @@ export async function main(argv: string[]): Promise<number> {
     // Host mode without --root gets a private temp root, removed again when the agent stops.
     const tempRoot = !values.root && hostMode ? await mkdtemp(join(tmpdir(), 'kataref-agent-')) : undefined
     const rootDir = values.root ?? tempRoot
-    const config = guestAgentConfig({ manageHostname: !hostMode, logLevel: level, ...(rootDir ? { rootDir } : {}) })
+    const config = guestAgentConfig({
+      manageHostname: !hostMode, logLevel: level, ...(rootDir ? { rootDir } : {}),
+      devmapper: devmapperEnabled(), failpoints: values.failpoints ?? false,
+    })
     const agent = await startAgent(endpoint, config)
     const onSignal = (sig: NodeJS.Signals) => {
       agent.logger.info({ signal: sig }, 'stopping')

@@ -11,3 +11,4 @@ export { LinuxMounter, parseMountInfo, shortenOverlayData, MountError, MOUNT_DAT
 export { SysfsDeviceResolver, splitPciPath, DeviceResolveError } from './sysfs-devices.ts'
 export { createGuestStorageEnv, type GuestStorageEnvOptions } from './guest-storage-env.ts'
 export { fakeStorageEnv, FakeClock, FakeDevices, FakeMounter, erofsLower, ext4Upper, verityOptions, type FakeStorage } from './fake-storage-context.ts'
+export { parseFailpoints, withFailpoints, FAILPOINT_OPTION, FAILPOINT_STEPS, FailpointError, type Failpoint, type FailpointStep } from './failpoints.ts'

@@ -43,9 +43,10 @@ export class MultiLayerErofsState {
    * storage whose mount point is in `processedMountPoints`, and appends `mounts` to the
    * container's (or sandbox's) mount list.
    */
-  async addStorages(storages: readonly StorageLike[], cid?: string): Promise<MultiLayerErofsResult | undefined> {
+  async addStorages(storages: readonly StorageLike[], cid?: string, env: StorageEnv = this.env): Promise<MultiLayerErofsResult | undefined> {
     if (!storages.some(isMultiLayerStorage)) return undefined
-    const result = await handleMultiLayerErofsGroup(storages, { ...this.env, ...(cid !== undefined ? { cid } : {}) })
+    // `env`: this call's seams (e.g. with failpoints); teardown always uses the state's own env.
+    const result = await handleMultiLayerErofsGroup(storages, { ...env, ...(cid !== undefined ? { cid } : {}) })
     this.records.push(result.record)
     if (result.verityDevices.length) {
       if (cid !== undefined) {

@@ -33,7 +33,8 @@ export interface QemuDisk {
   path: string
   /** Default true. */
   readOnly?: boolean
-  format?: 'raw' | 'qcow2'
+  /** `vmdk`: a descriptor whose extents name other files (the multi-layer EROFS GPT disk). */
+  format?: 'raw' | 'qcow2' | 'vmdk'
   /** QEMU id (default disk<N>; the rootfs is `rootfs`). */
   id?: string
   serial?: string
