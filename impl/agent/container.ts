@@ -142,11 +142,22 @@ export class ContainerManager {
     const c = this.get(cid)
     const p = this.proc(cid, execId)
     const code = await p.cell.exited
-    if (p !== c.init && c.execs.get(p.execId) === p) {
+    p.waited = true
+    this.forgetIfDone(c, p)
+    return code
+  }
+
+  /**
+   * An exec leaves the table once it was waited for AND a reader got the EOF reply on both stdout and
+   * stderr, so a shim that reads the output after (or while) WaitProcess returns still gets all of it.
+   * Streams nobody reads keep the entry until RemoveContainer.
+   */
+  private forgetIfDone(c: Container, p: ContainerProcess): void {
+    if (p === c.init || !p.waited || !p.stdout.eofDelivered || !p.stderr.eofDelivered) return
+    if (c.execs.get(p.execId) === p) {
       c.execs.delete(p.execId)
       this.reaper.unregister(p.pid)
     }
-    return code
   }
 
   async signal(cid: string, execId: string, sig: number): Promise<void> {
@@ -164,10 +175,17 @@ export class ContainerManager {
     return this.proc(cid, execId).writeStdin(data)
   }
   readStdout(cid: string, execId: string, len: number): Promise<Uint8Array> {
-    return this.proc(cid, execId).stdout.read(len)
+    return this.readStream(cid, execId, len, 'stdout')
   }
   readStderr(cid: string, execId: string, len: number): Promise<Uint8Array> {
-    return this.proc(cid, execId).stderr.read(len)
+    return this.readStream(cid, execId, len, 'stderr')
+  }
+  private async readStream(cid: string, execId: string, len: number, which: 'stdout' | 'stderr'): Promise<Uint8Array> {
+    const c = this.get(cid)
+    const p = this.proc(cid, execId)
+    const data = await p[which].read(len)
+    this.forgetIfDone(c, p)
+    return data
   }
   closeStdin(cid: string, execId: string): void {
     this.proc(cid, execId).closeStdin()

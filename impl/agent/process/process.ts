@@ -35,6 +35,8 @@ export class ContainerProcess {
   readonly stderr = new ByteQueue()
   readonly cell: ExitCell
   private released = false
+  /** WaitProcess returned for it (the table entry goes once the output is drained too). */
+  waited = false
   private stdinClosed = false
 
   private constructor(

@@ -21,6 +21,9 @@ export class ByteQueue {
     return this.ended && this.chunks.length === 0
   }
 
+  /** A reader has been given the empty EOF reply. */
+  eofDelivered = false
+
   private wake(): void {
     const w = this.waiters
     this.waiters = []
@@ -30,7 +33,10 @@ export class ByteQueue {
   async read(max: number): Promise<Uint8Array> {
     const limit = max > 0 ? max : 64 * 1024
     while (this.chunks.length === 0) {
-      if (this.ended) return new Uint8Array()
+      if (this.ended) {
+        this.eofDelivered = true
+        return new Uint8Array()
+      }
       await new Promise<void>((r) => this.waiters.push(r))
     }
     const out: Buffer[] = []
