@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   vm: { summary: 'vm shell|stop <run-dir>: reach or stop a guest kept by run --keep', run: vmCommand },
   bench: { summary: 'run the benchmarks under bench/ (all, or one by name)', run: benchCommand },
   image: { summary: 'image build / image inspect: guest disk images (EROFS layers, dm-verity, GPT VMDK)', run: imageCommand },
+  factory: { summary: 'factory init|status|destroy: the VM template (QEMU, x-ignore-shared)', run: async (argv: string[]) => (await import('../impl/runtime/factory/factory-command.ts')).factoryCommand(argv) },
   ...Object.fromEntries(Object.entries(DELEGATES).map(([name, d]) => [name, { summary: d.summary, run: (argv: string[]) => delegateCommand(name, argv) }])),
 }
 
