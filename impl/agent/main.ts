@@ -15,7 +15,7 @@ import { devmapperEnabled } from './storage/storage-context.ts'
 import { findVirtioPort, VirtioSerialChannel } from './transport/virtio-serial.ts'
 
 export const USAGE = `usage: kataref agent (--listen unix:PATH | --channel vport:NAME) [--root DIR] [--log-level LEVEL] [--failpoints]
-       kataref agent dm-status      (JSON: every DM device's table and status, read with DM_TABLE_STATUS)
+       kataref agent dm-status | dm-create NAME TABLE | dm-remove NAME   (DM diagnostics, see dm-tool.ts)
 
   --listen unix:PATH   serve ttrpc on a unix socket (host mode; hostname is never changed)
   --channel vport:NAME serve ttrpc on the virtio-serial port named NAME (guest mode)
@@ -83,34 +83,8 @@ export async function startAgent(endpoint: Endpoint, config: AgentConfig, logger
   }
 }
 
-/** `dm-status`: every DM device with its table and status lines (a diagnostic for the guest witness). */
-async function dmStatus(): Promise<number> {
-  const { KoffiDmBackend, DmClient, readDmTable } = await import('../dmverity/index.ts')
-  const dm = new KoffiDmBackend()
-  const control = await dm.openControl()
-  let names: string[]
-  try {
-    names = (await new DmClient(control).listDevices()).map((d) => d.name)
-  } finally {
-    await control.close()
-  }
-  const out = []
-  for (const name of names) {
-    out.push({ name, table: await readDmTable({ dm }, name, { table: true }), status: await readDmTable({ dm }, name, { table: false }) })
-  }
-  process.stdout.write(JSON.stringify(out) + '\n')
-  return 0
-}
-
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'dm-status') {
-    try {
-      return await dmStatus()
-    } catch (e) {
-      process.stderr.write(`kataref agent dm-status: ${errorMessage(e)}\n`)
-      return 1
-    }
-  }
+  if (argv[0]?.startsWith('dm-')) return (await import('./dm-tool.ts')).dmTool(argv)
   let values
   try {
     ;({ values } = parseArgs({

@@ -7,10 +7,22 @@ import { Code, KatarefError } from '../../types/errors.ts'
 import { nullLogger, type Logger } from '../../types/logger.ts'
 import {
   createGuestStorageEnv, isMultiLayerStorage, MultiLayerErofsState, parseFailpoints, withFailpoints,
-  FAILPOINT_OPTION, type StorageEnv, type StorageLike, type TeardownReport,
+  FAILPOINT_OPTION, MultiLayerErofsError, type MultiLayerStep, type StorageEnv, type StorageLike, type TeardownReport,
 } from '../storage/index.ts'
+import { formatErrorChain } from '../../dmverity/index.ts'
 
 export class StorageRequestError extends KatarefError {}
+
+/**
+ * A failed storage group as it crosses the RPC boundary: the wire carries only a message, so it is the
+ * whole context chain (upstream's `a: b: c` rendering) plus which layer and step failed. The code is the
+ * multi-layer error's (INVALID_ARGUMENT for bad options, DEADLINE_EXCEEDED for a missing partition, …).
+ */
+export class StorageGroupError extends KatarefError {
+  constructor(readonly step: MultiLayerStep, readonly layerIndex: number | undefined, cause: MultiLayerErofsError) {
+    super(`${formatErrorChain(cause)} [${layerIndex !== undefined ? `layer ${layerIndex}, ` : ''}step ${step}]`, cause.code, { ...cause.context }, { cause })
+  }
+}
 
 export interface AgentStoragesOptions {
   /** Platform seams (default: the real guest env, nothing native loaded until first use). */
@@ -67,7 +79,13 @@ export class AgentStorages {
     } else if (storages.some((s) => s.options.some((o) => o.startsWith(FAILPOINT_OPTION)))) {
       this.log.warn({ cid }, `${FAILPOINT_OPTION} ignored: agent not started with --failpoints`)
     }
-    const result = await this.multiLayer.addStorages(storages, cid, env)
+    let result
+    try {
+      result = await this.multiLayer.addStorages(storages, cid, env)
+    } catch (e) {
+      if (e instanceof MultiLayerErofsError) throw new StorageGroupError(e.step, e.layerIndex, e)
+      throw e
+    }
     const list = result ? result.mounts : []
     this.mounts.set(key, [...(this.mounts.get(key) ?? []), ...list])
     return list
