@@ -32,10 +32,11 @@ export interface TemplateVmConfig {
   binary?: string
 }
 
+/** A file's identity: path, size and inode (not mtime: the guest image cache touches files it reuses). */
 interface FileId {
   path: string
   size: number
-  mtimeMs: number
+  ino: number
 }
 
 /** What must be equal between the template and a VM booted from it (per-VM paths excluded). */
@@ -60,7 +61,7 @@ export interface QemuTemplateMeta {
 function fileId(p: string): FileId {
   const path = resolve(p)
   const st = statSync(path)
-  return { path, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) }
+  return { path, size: st.size, ino: st.ino }
 }
 
 export function normalizeTemplateConfig(c: TemplateVmConfig): NormalizedTemplateConfig {
