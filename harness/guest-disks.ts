@@ -145,3 +145,28 @@ export async function dmStatus(guest: Pick<Guest, 'debug'>): Promise<{ name: str
 export function rootfsOci(rootfs: string, args: string[] = ['/bin/tool']) {
   return { Process: { Args: args, Cwd: '/', Env: ['PATH=/bin:/usr/bin'] }, Root: { Path: rootfs, Readonly: false } }
 }
+
+/** Nothing of a container's multi-layer rootfs is left: no dm device, /dev/mapper node, mount, or scratch dir. */
+export async function expectNothingLeft(guest: Pick<Guest, 'debug'>, cid: string): Promise<{ ok: boolean; details: string }> {
+  const snap = await dmSnapshot(guest)
+  const dirs = await guest.debug.run(`ls -d /run/kata-containers/${cid} /run/kata-containers/shared/containers/passthrough/${cid}/rootfs 2>/dev/null; true`)
+  const left = { ...snap, dirs: dirs.stdout.split('\n').filter(Boolean) }
+  const ok = left.dm.length === 0 && left.nodes.length === 0 && left.mounts.length === 0 && left.dirs.length === 0
+  return { ok, details: JSON.stringify(left) }
+}
+
+/** The agent's JSON log lines on the guest console whose `msg` matches. */
+export async function agentLogLines(guest: Pick<Guest, 'consoleTail'>, msg: RegExp, lines = 2000): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = []
+  for (const l of (await guest.consoleTail(lines)).split('\n')) {
+    const t = l.trim()
+    if (!t.startsWith('{')) continue
+    try {
+      const j = JSON.parse(t) as Record<string, unknown>
+      if (typeof j.msg === 'string' && msg.test(j.msg)) out.push(j)
+    } catch {
+      /* a console line that only looks like JSON */
+    }
+  }
+  return out
+}

@@ -77,6 +77,14 @@ export class FakeNodeOps implements NodeOps {
     return true
   }
 
+  async removeTree(path: string): Promise<void> {
+    this.check('rmdir', path)
+    const prefix = path + '/'
+    for (const n of [...this.nodes.keys()]) if (n.startsWith(prefix)) this.nodes.delete(n)
+    for (const d of [...this.dirs].sort().reverse()) if (d === path || d.startsWith(prefix)) this.dirs.delete(d)
+    this.log.push(`rm -rf ${path}`)
+  }
+
   async mknodBlock(path: string, mode: number, major: number, minor: number): Promise<void> {
     this.check('mknod', path)
     if (!this.dirs.has(dirname(path))) throw Object.assign(new Error(`mknod ${path}: ENOENT`), { errno: 2 })

@@ -1,7 +1,7 @@
 // Real NodeOps for the guest: node:fs for directories and unlink, mknod(2) through koffi.
 // mknod via koffi rather than busybox `mknod`: no dependency on which applets the guest image
 // ships, no process spawn per device, and the errno comes back directly for the error chain.
-import { mkdir, rmdir, stat, unlink } from 'node:fs/promises'
+import { mkdir, rm, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { makedev } from './dm-ioctl.ts'
 import { errnoName } from './errors.ts'
@@ -42,6 +42,10 @@ export class LinuxNodeOps implements NodeOps {
       if (code === 'ENOENT' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EBUSY') return false
       throw e
     }
+  }
+
+  async removeTree(path: string): Promise<void> {
+    await rm(path, { recursive: true, force: true })
   }
 
   async mknodBlock(path: string, mode: number, major: number, minor: number): Promise<void> {

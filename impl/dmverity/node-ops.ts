@@ -11,6 +11,8 @@ export interface NodeOps {
   unlink(path: string): Promise<void>
   /** Remove an empty directory; false (no error) if it is not empty or absent. */
   rmdirIfEmpty(path: string): Promise<boolean>
+  /** rm -rf of a scratch tree we own (a run-backed overlay upper/work); absent is fine. */
+  removeTree?(path: string): Promise<void>
   /** mknod(path, S_IFBLK | mode, makedev(major, minor)). */
   mknodBlock(path: string, mode: number, major: number, minor: number): Promise<void>
 }

@@ -112,6 +112,7 @@ export function withFailpoints(env: StorageEnv, storages: readonly StorageLike[]
     exists: (p) => env.nodes.exists(p),
     unlink: (p) => env.nodes.unlink(p),
     rmdirIfEmpty: (p) => env.nodes.rmdirIfEmpty(p),
+    ...(env.nodes.removeTree ? { removeTree: (p: string) => env.nodes.removeTree!(p) } : {}),
     mknodBlock: async (path, mode, major, minor) => {
       if (hit('mknod', (p) => basename(path).startsWith(verityPrefix(p)))) throw injected(`mknod ${path}: EPERM`, Errno.EPERM)
       return env.nodes.mknodBlock(path, mode, major, minor)

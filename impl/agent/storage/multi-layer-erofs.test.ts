@@ -319,6 +319,26 @@ describe('teardown (§10, §11)', () => {
     expectNothingLeft(w)
   })
 
+  it('RemoveContainer removes the run-backed upper/work trees (overlay leaves work/work and the writes there), not only empty dirs', async () => {
+    const w = world()
+    await w.state.addStorages([erofsLower(1), erofsLower(2)], 'c1')
+    // What the kernel's overlayfs and the container leave behind in the run-backed upper.
+    await w.nodes.mkdirAll(`${T}/upper/work/work`)
+    await w.nodes.mkdirAll(`${T}/upper/upper/var/log`)
+    const report = await w.state.removeContainer('c1')
+    expect(report.failures).toEqual([])
+    expectNothingLeft(w)
+  })
+
+  it('scratch trees are kept while the overlay is still mounted', async () => {
+    const w = world()
+    await w.state.addStorages([erofsLower(1)], 'c1')
+    await w.nodes.mkdirAll(`${T}/upper/upper/data`)
+    w.mounter.failUmount(TARGET, 16, 1)
+    await w.state.removeContainer('c1')
+    expect(await w.nodes.exists(`${T}/upper/upper/data`)).toBe(true)
+  })
+
   it('RemoveContainer with a still-mounted lower: deferred remove, device goes when unmounted', async () => {
     const w = world()
     await w.state.addStorages([erofsLower(1)], 'c1')

@@ -30,6 +30,13 @@ export interface MultiLayerErofsRecord {
   verityDevices: string[]
   /** Directories this group created, in creation order (removed in reverse if empty). */
   createdDirs: string[]
+  /**
+   * Scratch trees removed recursively on teardown once the overlay is unmounted: the run-backed
+   * upper's `upper` and `work` (overlayfs leaves `work/work` and the container's writes there, so an
+   * rmdir-if-empty would keep the whole scratch dir). Empty with an explicit ext4 upper (its data is on
+   * that device).
+   */
+  scratchTrees: string[]
 }
 
 export interface MultiLayerErofsResult {
@@ -171,6 +178,7 @@ export async function handleMultiLayerErofsGroup(storages: readonly StorageLike[
     mounts: [group.target, ...tempMountPoints],
     verityDevices,
     createdDirs,
+    scratchTrees: group.upper ? [] : [join(upperDir, 'upper'), join(upperDir, 'work')],
   }
   log.info({ lowers: layers.length, verityDevices }, 'multi-layer erofs rootfs mounted')
   return {

@@ -132,6 +132,17 @@ export class MultiLayerErofsState {
 
   private async removeDirs(records: readonly MultiLayerErofsRecord[], report: TeardownReport): Promise<void> {
     for (const r of [...records].reverse()) {
+      // Only once nothing of the group is mounted any more (never rm -rf through a live overlay).
+      const stillMounted = r.mounts.some((m) => report.failures.some((f) => f.startsWith(`umount ${m}:`)))
+      if (!stillMounted && this.env.nodes.removeTree) {
+        for (const t of r.scratchTrees) {
+          try {
+            await this.env.nodes.removeTree(t)
+          } catch (e) {
+            report.failures.push(`rm -rf ${t}: ${errorChain(e).join(': ')}`)
+          }
+        }
+      }
       for (const d of [...r.createdDirs].reverse()) {
         try {
           if (await this.env.nodes.rmdirIfEmpty(d)) report.removedDirs.push(d)
