@@ -8,6 +8,11 @@ import type { Logger } from '../types/logger.ts'
 import { KATA_RUN_DIR } from './config.ts'
 import { ContainerManager } from './container.ts'
 import { copyFile } from './copy-file.ts'
+import { addDevices } from './device/device.ts'
+import { SysfsUeventSource, UeventStore, hotplugTimeoutFromCmdline } from './device/uevent.ts'
+import { EMPTYDIR_DRIVERS, handleEmptyDirStorage } from './emptydir.ts'
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import type { Sandbox } from './sandbox.ts'
 
 type Handlers = Partial<ServiceImpl<typeof AgentService>>
@@ -19,6 +24,23 @@ interface StorageSide {
 }
 
 const managers = new WeakMap<Sandbox, ContainerManager>()
+const uevents = new SysfsUeventSource(new UeventStore())
+let hotplugTimeoutMs: number | undefined
+function hotplugTimeout(): number {
+  if (hotplugTimeoutMs === undefined) {
+    let cmdline = ''
+    try {
+      cmdline = readFileSync('/proc/cmdline', 'utf8')
+    } catch {}
+    hotplugTimeoutMs = hotplugTimeoutFromCmdline(cmdline)
+  }
+  return hotplugTimeoutMs
+}
+/** Mount points of emptyDir storages per container (unmounted on RemoveContainer). */
+const emptyDirMounts = new Map<string, string[]>()
+function umount(target: string): Promise<void> {
+  return new Promise((resolve) => execFile('/bin/busybox', ['umount', '-l', target], () => resolve()))
+}
 
 export function containerManagerOf(sandbox: Sandbox, logger: Logger): ContainerManager {
   let m = managers.get(sandbox)
@@ -35,12 +57,47 @@ export function containerServiceHandlers(deps: { sandbox: Sandbox; logger: Logge
   const storage = sandbox as unknown as StorageSide
   return {
     createContainer: async (req) => {
-      logger.info({ containerId: req.containerId, execId: req.execId, storages: req.storages.length }, 'CreateContainer')
-      if (storage.createContainer) await storage.createContainer({ containerId: req.containerId, storages: req.storages as never[] })
+      const cid = req.containerId
+      logger.info({ containerId: cid, execId: req.execId, storages: req.storages.length, devices: req.devices.length }, 'CreateContainer')
+      if (containers.containers.has(cid)) await containers.create(cid, req.execId, req.OCI) // throws ALREADY_EXISTS
+      // 1. devices (upstream order: add_devices, then storages, then the container); the spec's
+      //    linux.devices get the guest major/minor of the node each device resolved to.
+      if (req.devices.length > 0) {
+        const resolved = await addDevices(req.devices, { waitFor: (m, t) => uevents.waitFor(m, t), timeoutMs: hotplugTimeout() })
+        for (const d of req.OCI?.Linux?.Devices ?? []) {
+          const info = resolved.get(d.Path)
+          if (info) Object.assign(d, { Major: BigInt(info.major), Minor: BigInt(info.minor), Type: info.type })
+        }
+        logger.info({ containerId: cid, devices: Object.fromEntries([...resolved].map(([k, v]) => [k, v.path])) }, 'devices ready')
+      }
+      // 2. emptyDir storages (local / ephemeral) here; everything else to the storage side.
+      const mine = req.storages.filter((s) => EMPTYDIR_DRIVERS.includes(s.driver))
+      const theirs = req.storages.filter((s) => !EMPTYDIR_DRIVERS.includes(s.driver))
+      const mounted: string[] = []
       try {
-        await containers.create(req.containerId, req.execId, req.OCI)
+        for (const s of mine) {
+          const r = await handleEmptyDirStorage(s)
+          if (r.mounted) mounted.push(r.mounted)
+        }
       } catch (e) {
-        if (storage.removeContainer) await storage.removeContainer(req.containerId).catch(() => {})
+        for (const m of mounted.reverse()) await umount(m)
+        throw e
+      }
+      emptyDirMounts.set(cid, mounted)
+      try {
+        if (storage.createContainer) await storage.createContainer({ containerId: cid, storages: theirs as never[] })
+      } catch (e) {
+        for (const m of [...mounted].reverse()) await umount(m)
+        emptyDirMounts.delete(cid)
+        throw e
+      }
+      // 3. the container and its (gated) init process.
+      try {
+        await containers.create(cid, req.execId, req.OCI)
+      } catch (e) {
+        if (storage.removeContainer) await storage.removeContainer(cid).catch(() => {})
+        for (const m of [...mounted].reverse()) await umount(m)
+        emptyDirMounts.delete(cid)
         throw e
       }
       return {}
@@ -71,6 +128,8 @@ export function containerServiceHandlers(deps: { sandbox: Sandbox; logger: Logge
     removeContainer: async (req) => {
       logger.info({ containerId: req.containerId }, 'RemoveContainer')
       await containers.remove(req.containerId, req.timeout)
+      for (const m of [...(emptyDirMounts.get(req.containerId) ?? [])].reverse()) await umount(m)
+      emptyDirMounts.delete(req.containerId)
       if (storage.removeContainer) await storage.removeContainer(req.containerId)
       return {}
     },

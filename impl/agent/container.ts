@@ -13,7 +13,7 @@ import { cgroupfsCpath } from './cgroups/paths.ts'
 import { ContainerProcess } from './process/process.ts'
 import { execLaunchScript, initLaunchScript, GUEST_BUSYBOX } from './process/launcher.ts'
 import { Reaper } from './process/reaper.ts'
-import { scopedJoin } from './safe-path/index.ts'
+import { scopedJoin, scopedMkdirAll } from './safe-path/index.ts'
 
 export class ContainerError extends KatarefError {}
 
@@ -87,7 +87,19 @@ export class ContainerManager {
       await cgroup.create()
     }
     const bb = this.opts.busybox ?? GUEST_BUSYBOX
-    const script = initLaunchScript({ args: p.Args, env: p.Env, cwdHostPath, uid, gid, rootfs, hostname: spec.Hostname, readonlyRootfs: spec.Root?.Readonly ?? false, busybox: bb })
+    // Bind mounts (emptyDirs, shared files): destinations resolved inside the rootfs, made if missing.
+    const binds: { source: string; destination: string; readonly: boolean }[] = []
+    for (const m of spec.Mounts ?? []) {
+      if (m.type !== 'bind' && !m.options.includes('bind') && !m.options.includes('rbind')) continue
+      const srcSt = await stat(m.source).catch(() => undefined)
+      if (!srcSt) throw new ContainerError(`mount source ${m.source} for ${m.destination} does not exist`, Code.FAILED_PRECONDITION, { containerId: cid, source: m.source })
+      const destination = srcSt.isDirectory() ? (await scopedMkdirAll(rootfs, m.destination, 0o755)).path : await scopedJoin(rootfs, m.destination)
+      binds.push({ source: m.source, destination, readonly: m.options.includes('ro') })
+    }
+    const devices = (spec.Linux?.Devices ?? [])
+      .filter((d) => d.Type === 'b' || d.Type === 'c')
+      .map((d) => ({ path: d.Path, type: d.Type as 'b' | 'c', major: Number(d.Major), minor: Number(d.Minor), mode: d.FileMode || 0o666 }))
+    const script = initLaunchScript({ args: p.Args, env: p.Env, cwdHostPath, uid, gid, rootfs, hostname: spec.Hostname, readonlyRootfs: spec.Root?.Readonly ?? false, busybox: bb, binds, devices })
     const init = await ContainerProcess.spawn(execId || cid, script, p.Env, this.reaper, this.log, bb)
     try {
       if (cgroup) {
@@ -112,6 +124,8 @@ export class ContainerManager {
     if (c.status !== 'created') throw new ContainerError(`container ${cid} is ${c.status}, not created`, Code.FAILED_PRECONDITION, { containerId: cid })
     c.init.release()
     c.status = 'running'
+    // Returns once the init's namespaces, mounts and chroot are set up and the user program is being exec'd.
+    await c.init.ready
   }
 
   async exec(cid: string, execId: string, p: OciProcess | undefined): Promise<ContainerProcess> {

@@ -5,7 +5,7 @@ import type { RealGuest } from '../../harness/scenario.ts'
 
 export const SHARED = '/run/kata-containers/shared/containers'
 export const T = { timeoutMs: 60_000 }
-const APPLETS = ['sh', 'echo', 'cat', 'env', 'id', 'sleep', 'pwd', 'hostname', 'ls', 'kill', 'true', 'false', 'stat', 'mount', 'grep', 'dd', 'head', 'wc', 'touch', 'mkdir', 'rm']
+const APPLETS = ['sh', 'echo', 'cat', 'env', 'id', 'sleep', 'pwd', 'hostname', 'ls', 'kill', 'true', 'false', 'stat', 'mount', 'grep', 'dd', 'head', 'wc', 'touch', 'mkdir', 'rm', 'cut', 'sort', 'tr', 'mknod', 'od']
 
 export async function sh(guest: RealGuest, cmd: string): Promise<{ stdout: string; stderr: string; exitCode: number }> {
   const r = await guest.debug.run(cmd, { timeoutMs: 60_000 })

@@ -37,6 +37,8 @@ export interface InitLaunch extends LaunchCommon {
   readonlyRootfs: boolean
   /** Bind mounts (host source → resolved host destination inside the rootfs), done in the new mount ns. */
   binds?: { source: string; destination: string; readonly: boolean }[]
+  /** Device nodes made in the container's /dev tmpfs (path inside the container, e.g. /dev/xda). */
+  devices?: { path: string; type: 'b' | 'c'; major: number; minor: number; mode: number }[]
 }
 
 export interface ExecLaunch extends LaunchCommon {
@@ -44,7 +46,8 @@ export interface ExecLaunch extends LaunchCommon {
   initPid: number
 }
 
-const GATE = `read -r _kataref_gate <&3 || exit 125\nexec 3<&-\n`
+const GATE_WAIT = `read -r _kataref_gate <&3 || exit 125\n`
+const GATE = `${GATE_WAIT}exec 3<&-\n`
 const SH_VARS = ['SHLVL', 'PWD', 'OLDPWD', '_kataref_gate']
 
 function envStrip(userEnv: string[]): string {
@@ -70,6 +73,9 @@ export function initInnerScript(l: InitLaunch): string {
     `if [ -d ${r}/dev ]; then ${bb} mount -t tmpfs -o nosuid,mode=755,size=65536k tmpfs ${r}/dev`,
     ...DEV_NODES.map((d) => `  ${bb} touch ${r}/dev/${d} && ${bb} mount --bind /dev/${d} ${r}/dev/${d}`),
     `  ${bb} mkdir -p ${r}/dev/pts ${r}/dev/shm; ${bb} ln -s /proc/self/fd ${r}/dev/fd`,
+    ...(l.devices ?? [])
+      .filter((d) => /^\/dev\/.+$/.test(d.path) && !d.path.split('/').includes('..'))
+      .map((d) => `  ${bb} mkdir -p ${shq(`${l.rootfs}${d.path}`.replace(/\/[^/]*$/, ''))}; ${bb} mknod -m ${(d.mode & 0o777).toString(8)} ${shq(`${l.rootfs}${d.path}`)} ${d.type} ${d.major >>> 0} ${d.minor >>> 0}`),
     `fi`,
   ]
   for (const b of l.binds ?? []) {
@@ -78,6 +84,8 @@ export function initInnerScript(l: InitLaunch): string {
   }
   if (l.hostname !== '') lines.push(`${bb} hostname ${shq(l.hostname)}`)
   if (l.readonlyRootfs) lines.push(`${bb} mount --bind ${r} ${r}`, `${bb} mount -o remount,bind,ro ${r}`)
+  // Setup done: tell the agent (StartContainer returns only now, so an exec never races the chroot).
+  lines.push(`echo ready >&3`, `exec 3>&-`)
   lines.push(`set +e`, `exec ${bb} env ${envStrip(l.env)} ${bb} nsenter -F -r${r} -w${shq(l.cwdHostPath)} ${userArgs(l)}`)
   return lines.join('\n') + '\n'
 }
@@ -85,7 +93,7 @@ export function initInnerScript(l: InitLaunch): string {
 /** Script the agent spawns for a container's init process (`sh -c <script>`). */
 export function initLaunchScript(l: InitLaunch): string {
   const bb = shq(l.busybox ?? GUEST_BUSYBOX)
-  return `${GATE}exec ${bb} unshare -m -u -i -p -f --propagation private ${bb} sh -c ${shq(initInnerScript(l))}\n`
+  return `${GATE_WAIT}exec ${bb} unshare -m -u -i -p -f --propagation private ${bb} sh -c ${shq(initInnerScript(l))}\n`
 }
 
 /** Script the agent spawns for an exec'd process. */

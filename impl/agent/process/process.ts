@@ -35,6 +35,8 @@ export class ContainerProcess {
   readonly stderr = new ByteQueue()
   readonly cell: ExitCell
   private released = false
+  /** Resolves when the launcher reported its setup done on fd 3 (init processes only). */
+  readonly ready: Promise<void>
   /** WaitProcess returned for it (the table entry goes once the output is drained too). */
   waited = false
   private stdinClosed = false
@@ -52,7 +54,17 @@ export class ContainerProcess {
     child.stderr!.on('data', (b: Buffer) => this.stderr.push(b))
     child.stderr!.on('end', () => this.stderr.end())
     child.stdin!.on('error', () => {})
-    ;(child.stdio[3] as NodeJS.WritableStream & { on: Function }).on('error', () => {})
+    const ctl = child.stdio[3] as unknown as NodeJS.ReadWriteStream
+    ctl.on('error', () => {})
+    let ctlText = ''
+    this.ready = new Promise<void>((resolve, reject) => {
+      ctl.on('data', (b: Buffer) => {
+        ctlText += b.toString()
+        if (ctlText.includes('ready\n')) resolve()
+      })
+      this.cell.exited.then((code) => reject(new ProcessError(`process ${execId} exited with ${code} before its setup finished`, Code.FAILED_PRECONDITION, { execId, exitCode: code })))
+    })
+    this.ready.catch(() => {})
     child.on('exit', (code, signal) => {
       const exit = reaper.onReaped(pid, waitStatusFromNode(code, signal))
       log.info({ execId, pid, code, signal, exitCode: exit }, 'process exited')
@@ -82,7 +94,6 @@ export class ContainerProcess {
     this.released = true
     const gate = this.child.stdio[3] as NodeJS.WritableStream
     gate.write('go\n')
-    gate.end()
   }
 
   get isReleased(): boolean {
