@@ -157,7 +157,7 @@ export async function copyFile(req: CopyFileRequestLike, target: CopyFileTarget 
   }
 
   const tmp = `${parent}/${tempName(name)}`
-  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_CLOEXEC | (offset === 0 ? fsc.O_TRUNC : 0)
+  const flags = fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW | (offset === 0 ? fsc.O_TRUNC : 0)
   const fh = await open(tmp, flags, req.fileMode & 0o7777)
   try {
     if (req.data.length > 0) await fh.write(req.data, 0, req.data.length, offset)

@@ -105,7 +105,7 @@ export class PinnedPath {
     } catch (e) {
       throw new SafePathError(`safe-path: ${expected} does not exist`, { path: expected }, { cause: e })
     }
-    const flags = fsc.O_RDONLY | fsc.O_CLOEXEC | (st.isDirectory() ? fsc.O_DIRECTORY : 0) | fsc.O_NONBLOCK
+    const flags = fsc.O_RDONLY | (st.isDirectory() ? fsc.O_DIRECTORY : 0) | fsc.O_NONBLOCK
     const fh = await open(expected, flags).catch((e) => {
       throw new SafePathError(`safe-path: cannot open ${expected}: ${(e as NodeJS.ErrnoException).code}`, { path: expected }, { cause: e })
     })
