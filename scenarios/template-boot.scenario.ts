@@ -89,6 +89,9 @@ scenario(
       consoles.push(dbg)
       const up = await dbg.run('cat /proc/uptime; pidof node')
       expect(up.exitCode).toBe(0)
+      // The guest clock is the template's, carried on from the snapshot (no time sync yet: see report).
+      const guestNow = Number((await dbg.run('date +%s')).stdout.trim())
+      await annotate(`clone guest clock − host clock: ${(guestNow - Date.now() / 1000).toFixed(1)} s (template saved ${((Date.now() - statSync(join(tmp.templatePath, 'state')).mtimeMs) / 1000).toFixed(1)} s ago)`)
     })
 
     test('two clones share the template memory copy-on-write: a hostname set in one is not seen by the other', async () => {

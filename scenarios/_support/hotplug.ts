@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { test as base, type RealGuest } from '../../harness/scenario.ts'
+import { ENV } from '../../harness/env.ts'
+import { onExitCleanup } from '../../impl/runtime/hypervisor/qemu/cleanup.ts'
 import { connectQmpSocket } from '../../impl/runtime/hypervisor/qemu/qmp/qmp-socket.ts'
 import type { QmpClient } from '../../impl/runtime/hypervisor/qemu/qmp/qmp-client.ts'
 import { initHotplugContext } from '../../impl/runtime/hypervisor/qemu/hotplug/hotplug-dispatcher.ts'
@@ -43,7 +45,9 @@ export async function openHotplug(guest: RealGuest, opts: Partial<Pick<BlockHotp
   )
   const qmp = await connectQmpSocket(guest.qmpSocketPath, { logger, readyTimeoutMs: 20_000 })
   const ctx = await initHotplugContext(qmp, { defaultBridges: 1, logger, ...opts })
-  const dir = mkdtempSync(join(tmpdir(), 'kataref-hp-'))
+  // Under the run's temp root (removed by the runner) when there is one; also removed on exit/signals.
+  const dir = mkdtempSync(join(process.env[ENV.runRoot] ?? tmpdir(), 'kataref-hp-'))
+  const unregister = onExitCleanup(() => rmSync(dir, { recursive: true, force: true }))
   return {
     qmp,
     ctx,
@@ -58,6 +62,7 @@ export async function openHotplug(guest: RealGuest, opts: Partial<Pick<BlockHotp
     },
     close() {
       qmp.close()
+      unregister()
       rmSync(dir, { recursive: true, force: true })
     },
   }
