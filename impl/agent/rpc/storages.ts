@@ -13,6 +13,21 @@ import { formatErrorChain } from '../../dmverity/index.ts'
 
 export class StorageRequestError extends KatarefError {}
 
+/** Debug-only (with --failpoints): `X-kataref.layer-concurrency=N` sets up at most N lowers at once (bench/mount). */
+export const LAYER_CONCURRENCY_OPTION = 'X-kataref.layer-concurrency='
+
+function layerConcurrencyOption(storages: readonly StorageLike[]): number | undefined {
+  for (const s of storages) {
+    for (const o of s.options) {
+      if (!o.startsWith(LAYER_CONCURRENCY_OPTION)) continue
+      const n = Number(o.slice(LAYER_CONCURRENCY_OPTION.length))
+      if (!Number.isInteger(n) || n < 1) throw new StorageRequestError(`invalid storage option ${o}: expected a positive integer`, Code.INVALID_ARGUMENT)
+      return n
+    }
+  }
+  return undefined
+}
+
 /**
  * A failed storage group as it crosses the RPC boundary: the wire carries only a message, so it is the
  * whole context chain (upstream's `a: b: c` rendering) plus which layer and step failed. The code is the
@@ -76,6 +91,8 @@ export class AgentStorages {
         this.log.warn({ cid, failpoints: fps }, 'failpoints armed for this request')
         env = withFailpoints(this.env, storages, fps)
       }
+      const limit = layerConcurrencyOption(storages)
+      if (limit !== undefined) env = { ...env, layerConcurrency: limit }
     } else if (storages.some((s) => s.options.some((o) => o.startsWith(FAILPOINT_OPTION)))) {
       this.log.warn({ cid }, `${FAILPOINT_OPTION} ignored: agent not started with --failpoints`)
     }

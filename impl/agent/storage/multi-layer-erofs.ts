@@ -71,6 +71,7 @@ export async function handleMultiLayerErofsGroup(storages: readonly StorageLike[
   const group: MultiLayerGroup = classifyMultiLayerGroup(storages)
   const log: Logger = (ctx.logger ?? nullLogger).child({ handler: 'multi-layer-erofs', cid: ctx.cid, target: group.target })
   const clock = ctx.clock ?? systemClock
+  const groupStarted = clock.now()
   const cidDir = ctx.cid ?? 'sandbox'
   validateCid(cidDir)
   validateTarget(group.target)
@@ -136,9 +137,11 @@ export async function handleMultiLayerErofsGroup(storages: readonly StorageLike[
     return undoAll(e instanceof MultiLayerErofsError ? e : groupError(step, `multi-layer erofs ${step} failed`, e))
   }
 
-  // 6. all lowers concurrently; every task runs to completion (join-all)
-  const settled = await Promise.allSettled(group.lowers.map((l) =>
-    waitAndMountLayer(ctx, l, lowerDir(l.index), isGptPartitioned(l.storage) ? baseBySource.get(l.storage.source) : undefined, log)))
+  // 6. all lowers concurrently (at most ctx.layerConcurrency at a time); every task runs to completion (join-all)
+  const mountStarted = clock.now()
+  const settled = await allSettledLimited(group.lowers.map((l) => () =>
+    waitAndMountLayer(ctx, l, lowerDir(l.index), isGptPartitioned(l.storage) ? baseBySource.get(l.storage.source) : undefined, log)), ctx.layerConcurrency)
+  const layersMs = clock.now() - mountStarted
   const layers: LayerMountInfo[] = []
   const failed: { index: number; error: unknown }[] = []
   settled.forEach((r, i) => (r.status === 'fulfilled' ? layers.push(r.value) : failed.push({ index: i, error: r.reason })))
@@ -180,7 +183,7 @@ export async function handleMultiLayerErofsGroup(storages: readonly StorageLike[
     createdDirs,
     scratchTrees: group.upper ? [] : [join(upperDir, 'upper'), join(upperDir, 'work')],
   }
-  log.info({ lowers: layers.length, verityDevices }, 'multi-layer erofs rootfs mounted')
+  log.info({ lowers: layers.length, verityDevices, layersMs, totalMs: clock.now() - groupStarted, layerConcurrency: ctx.layerConcurrency ?? 'all' }, 'multi-layer erofs rootfs mounted')
   return {
     mountPoint: group.target,
     processedMountPoints: group.processedMountPoints,
@@ -189,6 +192,24 @@ export async function handleMultiLayerErofsGroup(storages: readonly StorageLike[
     mounts: [group.target, ...tempMountPoints, ...verityDevices],
     record,
   }
+}
+
+/** Promise.allSettled over task thunks, at most `limit` running at once (default: all at once). */
+export async function allSettledLimited<T>(tasks: readonly (() => Promise<T>)[], limit = Infinity): Promise<PromiseSettledResult<T>[]> {
+  if (!(limit < tasks.length)) return Promise.allSettled(tasks.map((t) => t()))
+  const out: PromiseSettledResult<T>[] = new Array(tasks.length)
+  let next = 0
+  const worker = async () => {
+    for (let i = next++; i < tasks.length; i = next++) {
+      try {
+        out[i] = { status: 'fulfilled', value: await tasks[i]!() }
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.floor(limit)) }, worker))
+  return out
 }
 
 /** The handler as the agent's StorageHandler table sees it (keyed by driver, style.md §7). */

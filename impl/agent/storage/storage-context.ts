@@ -64,6 +64,8 @@ export interface StorageContext {
   hotplugTimeoutMs?: number
   /** Partition node wait (default 1000 ms, §4.4). */
   partitionTimeoutMs?: number
+  /** At most this many lowers set up at once (default: all, as upstream's join-all); 1 = one after another (bench). */
+  layerConcurrency?: number
 }
 
 export const DEFAULT_RUN_DIR = '/run/kata-containers'
