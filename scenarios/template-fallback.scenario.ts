@@ -56,7 +56,7 @@ scenario(
       expect(existsSync(tmp.templatePath)).toBe(false)
     })
 
-    test('a template made with another config (256 MiB, other cmdline) is not used: direct boot, logged', async () => {
+    test('a template made with another config (other cmdline) is not used, nor one smaller than the sandbox: direct boot, logged', async () => {
       const cfg = await templateVmConfig()
       // A template dir as factory init would leave it, but recorded for a 256 MiB VM with another cmdline.
       mkdirSync(tmp.templatePath, { recursive: true, mode: 0o700 })
@@ -68,8 +68,12 @@ scenario(
       const { logger, lines } = recordingLogger()
       const plan = planSandboxBoot(factoryFromToml(tmp.templatePath), cfg, logger)
       expect(plan.kind).toBe('direct')
-      expect(plan.kind === 'direct' ? plan.reason : '').toMatch(/made with a different config \(append, memoryMiB\)/)
+      expect(plan.kind === 'direct' ? plan.reason : '').toMatch(/made with a different config \(append\)$/)
       expect(lines.filter((l) => l.msg === TEMPLATE_MISMATCH)).toHaveLength(1)
+      // Same cmdline, but 256 MiB < the sandbox's 512 MiB: Go would hot-add memory; the template VM has no headroom here.
+      writeFileSync(join(tmp.templatePath, 'template.json'), JSON.stringify({ ...meta, config: normalizeTemplateConfig({ ...cfg, memoryMiB: 256 }) }))
+      const small = planSandboxBoot(factoryFromToml(tmp.templatePath), cfg, logger)
+      expect(small.kind === 'direct' ? small.reason : '').toMatch(/smaller than this sandbox needs and cannot grow \(memory 512 MiB > template 256 MiB\)/)
       expect(lines.some((l) => l.msg === LOAD_FACTORY_FAILED)).toBe(false)
       // The template is not rebuilt nor touched.
       expect(existsSync(join(tmp.templatePath, 'template.json'))).toBe(true)

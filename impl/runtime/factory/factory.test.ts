@@ -102,7 +102,13 @@ describe('HandleFactory (row 34) and config check', () => {
     expect(plan.kind).toBe('direct')
     expect(r.lines.filter((l) => l.msg === TEMPLATE_MISMATCH)).toHaveLength(1)
     expect(() => checkQemuTemplate(d, { ...vm, smp: 2, append: 'x' })).toThrow(TemplateMismatchError)
-    expect(() => checkQemuTemplate(d, { ...vm, smp: 2, append: 'x' })).toThrow(/\(append, smp\)/)
+    expect(() => checkQemuTemplate(d, { ...vm, smp: 2, append: 'x', initrd: vm.kernel })).toThrow(/different config \(append, initrd\)/)
+
+    // Size is not part of the match (Go blanks it): a smaller request uses the template at the
+    // template's size; a larger one cannot grow the clone here, so direct boot.
+    expect(checkQemuTemplate(d, { ...vm, memoryMiB: 128 }).config.memoryMiB).toBe(256)
+    expect(() => checkQemuTemplate(d, { ...vm, smp: 2 })).toThrow(`VM template in ${d} is smaller than this sandbox needs and cannot grow (vCPUs 2 > template 1)`)
+    expect(() => checkQemuTemplate(d, { ...vm, memoryMiB: 1024 })).toThrow(/memory 1024 MiB > template 256 MiB/)
 
     // A rebuilt kernel (new inode or size) is a mismatch; a touch (mtime only) is not.
     const now = new Date()

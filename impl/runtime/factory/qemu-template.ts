@@ -78,12 +78,29 @@ export function normalizeTemplateConfig(c: TemplateVmConfig): NormalizedTemplate
   return n
 }
 
-/** Differences between the template's config and the requested one (empty = match). */
+/**
+ * Differences between the template's config and the requested one (empty = match). As Go's factory
+ * blanks vCPUs and memory before comparing, `smp` and `memoryMiB` are not part of the match: a VM from
+ * the template has the template's size (see `sizeShortfall`).
+ */
 export function configMismatch(template: NormalizedTemplateConfig, want: NormalizedTemplateConfig): string[] {
   const a = template as unknown as Record<string, unknown>
   const b = want as unknown as Record<string, unknown>
   const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+  keys.delete('smp')
+  keys.delete('memoryMiB')
   return [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).sort()
+}
+
+/**
+ * Where the request exceeds the template's size. Go then hot-adds vCPUs / memory to the clone; the
+ * template VM here has no hot-plug headroom (no maxcpus, slots or maxmem), so kataref boots directly.
+ */
+export function sizeShortfall(template: NormalizedTemplateConfig, want: NormalizedTemplateConfig): string[] {
+  const out: string[] = []
+  if (want.smp > template.smp) out.push(`vCPUs ${want.smp} > template ${template.smp}`)
+  if (want.memoryMiB > template.memoryMiB) out.push(`memory ${want.memoryMiB} MiB > template ${template.memoryMiB} MiB`)
+  return out
 }
 
 function vmOptions(n: NormalizedTemplateConfig) {
@@ -182,8 +199,8 @@ export class TemplateNotFoundError extends KatarefError {
 }
 
 export class TemplateMismatchError extends KatarefError {
-  constructor(dir: string, readonly fields: string[]) {
-    super(`VM template in ${dir} was made with a different config (${fields.join(', ')})`, Code.FAILED_PRECONDITION, { dir, fields })
+  constructor(dir: string, readonly fields: string[], problem = 'was made with a different config') {
+    super(`VM template in ${dir} ${problem} (${fields.join(', ')})`, Code.FAILED_PRECONDITION, { dir, fields })
   }
 }
 
@@ -196,7 +213,10 @@ export function checkQemuTemplate(dir: string, cfg: TemplateVmConfig): { paths: 
   if (!meta || meta.kataref !== 1 || meta.hypervisor !== 'qemu') throw new TemplateMismatchError(paths.dir, ['template.json'])
   const diff = configMismatch(meta.config, want)
   if (diff.length) throw new TemplateMismatchError(paths.dir, diff)
-  return { paths, meta, config: want }
+  const short = sizeShortfall(meta.config, want)
+  if (short.length) throw new TemplateMismatchError(paths.dir, short, 'is smaller than this sandbox needs and cannot grow')
+  // The clone has the template's shape (its QEMU command line must match the saved one).
+  return { paths, meta, config: meta.config }
 }
 
 export interface BootFromTemplateOptions {
