@@ -78,6 +78,7 @@ export class ContainerManager {
     const st = await stat(rootfs).catch(() => undefined)
     if (!st?.isDirectory()) throw new ContainerError(`rootfs ${rootfs} of container ${cid} is not a directory`, Code.FAILED_PRECONDITION, { containerId: cid, rootfs })
     const p = spec.Process
+    if (p.Terminal) this.log.warn({ containerId: cid }, 'terminal requested: not supported yet, stdio stays on pipes')
     const { uid, gid } = userOf(p)
     const cwdHostPath = await scopedJoin(rootfs, p.Cwd || '/')
     const resources = spec.Linux?.Resources
