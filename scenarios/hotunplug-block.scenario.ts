@@ -73,6 +73,26 @@ scenario(
       }
     })
 
+    test('upstream-gap-12.2 reproduced (releaseSlotOnUnplug: false): after an unplug the next hotplug does not reuse the slot', async ({ guest }) => {
+      const s = await openHotplug(guest, { releaseSlotOnUnplug: false })
+      try {
+        // drive-1 from the previous test still sits at 02/01.
+        s.ctx.slots.record('pci-bridge-0', 1, 'drive-1')
+        expect(await hotplugBlockDevice(s.ctx, plug(2, s.disk('d2.raw', 'KATAREF-UNPLUG-2')))).toEqual({ pciPath: '02/02' })
+        const d2 = await waitGuestDisk(guest, '02/02', 'KATAREF-UNPLUG-2'.length)
+        await hotunplugBlockDevice(s.ctx, 'virtio-blk-pci', 2)
+        await waitGuestDiskGone(guest, d2.name, '02/02')
+        expect(s.ctx.slots.find('drive-2')).toEqual({ bridgeId: 'pci-bridge-0', slot: 2 })
+        // QEMU has room at slot 2 again, but the upstream tracker moves on to 3.
+        expect(await hotplugBlockDevice(s.ctx, plug(3, s.disk('d3.raw', 'KATAREF-UNPLUG-3')))).toEqual({ pciPath: '02/03' })
+        const d3 = await waitGuestDisk(guest, '02/03', 'KATAREF-UNPLUG-3'.length)
+        await hotunplugBlockDevice(s.ctx, 'virtio-blk-pci', 3)
+        await waitGuestDiskGone(guest, d3.name, '02/03')
+      } finally {
+        s.close()
+      }
+    })
+
     test('an unknown id: device_del error carrying DeviceNotFound, no wait, no blockdev-del (row 28)', async ({ guest }) => {
       const s = await openHotplug(guest)
       try {
