@@ -8,6 +8,11 @@ scenario(
     name: 'container-lifecycle',
     upstream:
       'kata-containers agent: CreateContainer/StartContainer/ExecProcess/WaitProcess/ReadStdout/WriteStdin/CloseStdin/RemoveContainer (src/agent/src/rpc.rs, rustjail container.rs) — processes started without runc',
+    gap: {
+      upstream: 'rustjail forks/clones the container process inside the agent (runc-like): capabilities, rlimits, seccomp, no_new_privs, additional gids, terminals applied',
+      kataref:
+        'a gated busybox launcher (unshare -m -u -i -p -f, nsenter -r/-w/-S/-G) placed in the cgroup before user code; namespaces, /proc, minimal /dev, binds, hostname, chroot, cwd, uid/gid and exact env are applied; capabilities, rlimits, seccomp, no_new_privs, additional gids and terminals are not yet',
+    },
     requires: ['qemu'],
   },
   () => {

@@ -15,6 +15,10 @@ scenario(
     name: 'device-hotplug-wait',
     upstream:
       'kata-containers agent device handling (src/agent/src/device/block_device_handler.rs, uevent.rs, 736e07d18e): CreateContainer with a virtio-blk PCI device waits for its uevent, then the container gets the node with the guest major/minor',
+    gap: {
+      upstream: 'uevents from a NETLINK_KOBJECT_UEVENT socket (group 1); PCI regexes built without escaping',
+      kataref: 'uevents synthesised from sysfs (/sys/class/block, /sys/class/net, /sys/devices/virtual/vfio) polled every 50 ms while a waiter exists; escaped regexes (same results on well-formed paths)',
+    },
     requires: ['qemu'],
   },
   () => {

@@ -5,21 +5,26 @@ import { copyFile as cp, mkdir, mkdtemp, readFile, rm, stat, symlink } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { KataAgent } from '../runtime/agent/kata-agent.ts'
-import { unixDialer } from '../runtime/agent/dialer.ts'
+import { connect } from 'node:net'
+import { once } from 'node:events'
+import { AgentService } from '../gen/agent_pb.ts'
+import { createServiceClient, TtrpcClient } from '../ttrpc/index.ts'
 import { nullLogger } from '../types/logger.ts'
 import { guestAgentConfig } from './config.ts'
 import { startAgent, type RunningAgent } from './main.ts'
 
 let dir: string
 let agent: RunningAgent
-let client: KataAgent
+let client: { agent: ReturnType<typeof createServiceClient<typeof AgentService>>; close(): void }
 const canRun = process.getuid?.() === 0 && existsSync('/bin/busybox')
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kataref-cs-'))
   agent = await startAgent({ kind: 'unix', path: join(dir, 'agent.sock') }, guestAgentConfig({ rootDir: join(dir, 'root'), manageHostname: false }), nullLogger)
-  client = await KataAgent.connect({ dialer: unixDialer(join(dir, 'agent.sock')), deadlineMs: 5_000 })
+  const sock = connect(join(dir, 'agent.sock'))
+  await once(sock, 'connect')
+  const c = new TtrpcClient(sock)
+  client = { agent: createServiceClient(AgentService, c), close: () => void c.close() }
   await client.agent.createSandbox({ sandboxId: 'sb', hostname: '', dns: [] })
 })
 afterAll(async () => {
