@@ -8,6 +8,7 @@ import type { TtrpcServer } from '../ttrpc/index.ts'
 import type { Logger } from '../types/logger.ts'
 import { containerServiceHandlers } from './container-service.ts'
 import { getGuestDetails } from './guest-details.ts'
+import { guestSyncHandlers } from './guest-sync.ts'
 import type { Sandbox } from './sandbox.ts'
 import { AGENT_VERSION } from './version.ts'
 
@@ -45,5 +46,7 @@ export function registerAgentServices(server: TtrpcServer, deps: AgentServiceDep
     // Containers, processes and CopyFile (issue 5); their CreateContainer/RemoveContainer/DestroySandbox
     // wrap the storage side of the sandbox (called first on create, last on remove).
     ...containerServiceHandlers({ sandbox, logger }),
+    // A VM from a template carries the template's RNG state and clock: the runtime reseeds and syncs.
+    ...guestSyncHandlers({ logger }),
   })
 }

@@ -6,6 +6,7 @@
 // - a VM from it: the same command line except RAM mapped privately from the same file (share=off,
 //   copy-on-write), `-incoming defer`, `x-ignore-shared`, `migrate-incoming exec:cat <dir>/state`,
 //   then `cont`. The guest's agent finds its virtio-serial host side is a new socket and serves it.
+import { randomBytes } from 'node:crypto'
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -257,6 +258,15 @@ export async function bootFromQemuTemplate(cfg: TemplateVmConfig, opts: BootFrom
     qmp = undefined
     const agent = await KataAgent.connect({ dialer: unixDialer(vm.agentSocketPath), deadlineMs: opts.agentDeadlineMs ?? 60_000, consoleTail: async (l) => vm.consoleTail(l), logger: log })
     const readyMs = performance.now() - t0
+    try {
+      // As Go's factory GetVM: clones share the template's RNG state and carry its clock.
+      await agent.agent.reseedRandomDev({ data: randomBytes(512) }, { timeoutMs: 10_000 })
+      const now = Date.now()
+      await agent.agent.setGuestDateTime({ Sec: BigInt(Math.floor(now / 1000)), Usec: BigInt((now % 1000) * 1000) }, { timeoutMs: 10_000 })
+    } catch (e) {
+      agent.close()
+      throw new KatarefError(`VM from template: reseed RNG / sync guest time: ${errorMessage(e)}`, Code.INTERNAL, {}, { cause: e })
+    }
     log.info({ dir: paths.dir, readyMs, restoreMs }, 'VM booted from template')
     return { vm, agent, readyMs, restoreMs }
   } catch (e) {
