@@ -71,8 +71,19 @@ export class ContainerManager {
     return p
   }
 
+  private readonly creating = new Set<string>()
+
   async create(cid: string, execId: string, spec: Spec | undefined): Promise<Container> {
-    if (this.containers.has(cid)) throw new ContainerError(`container ${cid} already exists`, Code.ALREADY_EXISTS, { containerId: cid })
+    if (this.containers.has(cid) || this.creating.has(cid)) throw new ContainerError(`container ${cid} already exists`, Code.ALREADY_EXISTS, { containerId: cid })
+    this.creating.add(cid)
+    try {
+      return await this.createLocked(cid, execId, spec)
+    } finally {
+      this.creating.delete(cid)
+    }
+  }
+
+  private async createLocked(cid: string, execId: string, spec: Spec | undefined): Promise<Container> {
     if (!spec?.Process || spec.Process.Args.length === 0) throw new InvalidInputError('OCI.Process', 'missing or without args', { containerId: cid })
     const rootfs = spec.Root?.Path || `${this.opts.sharedContainersDir}/${cid}/rootfs`
     const st = await stat(rootfs).catch(() => undefined)
@@ -219,9 +230,10 @@ export class ContainerManager {
     }
     await killAll()
     const all = Promise.all(procs.map((p) => p.cell.exited))
-    const limitMs = timeoutSec > 0 ? timeoutSec * 1000 : 30_000
+    // timeout 0 = wait forever (protocols.md §2.4); everything got SIGKILL (cgroup.kill) just above.
+    const limitMs = timeoutSec > 0 ? timeoutSec * 1000 : Infinity
     let timer: NodeJS.Timeout | undefined
-    const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), limitMs)))])
+    const timedOut = await Promise.race([all.then(() => false), ...(limitMs === Infinity ? [] : [new Promise<boolean>((r) => (timer = setTimeout(() => r(true), limitMs)))])])
     clearTimeout(timer)
     if (timedOut) throw new ContainerError(`container ${cid}: processes still running after ${limitMs} ms`, Code.DEADLINE_EXCEEDED, { containerId: cid })
     if (c.cgroup) await c.cgroup.destroy()
