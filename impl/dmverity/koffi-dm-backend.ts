@@ -4,10 +4,15 @@
 import { closeSync, openSync, constants } from 'node:fs'
 import { DM_CONTROL_PATH, type DmBackend, type DmControl } from './dm-backend.ts'
 import { loadLibc } from './libc.ts'
+import type { BlockingPool } from './blocking-pool.ts'
 
 export class KoffiDmBackend implements DmBackend {
   readonly kind = 'koffi'
-  constructor(private readonly controlPath = DM_CONTROL_PATH) {}
+  /**
+   * `pool`: run each ioctl on a worker thread of this pool (upstream's spawn_blocking), so ioctls of
+   * different layers overlap; without it, ioctls run synchronously on the calling thread.
+   */
+  constructor(private readonly controlPath = DM_CONTROL_PATH, private readonly pool?: () => BlockingPool | undefined) {}
 
   async openControl(): Promise<DmControl> {
     const libc = await loadLibc()
@@ -16,6 +21,11 @@ export class KoffiDmBackend implements DmBackend {
     return {
       ioctl: async (request, buf) => {
         if (!open) throw new Error(`${this.controlPath} is closed`)
+        const pool = this.pool?.()
+        if (pool) {
+          const r = await pool.ioctl(fd, request, buf)
+          return r.rc < 0 ? r.errno || 5 : 0
+        }
         const rc = libc.ioctl(fd, request, buf)
         return rc < 0 ? libc.errno() || 5 : 0
       },

@@ -15,6 +15,8 @@ export class StorageRequestError extends KatarefError {}
 
 /** Debug-only (with --failpoints): `X-kataref.layer-concurrency=N` sets up at most N lowers at once (bench/mount). */
 export const LAYER_CONCURRENCY_OPTION = 'X-kataref.layer-concurrency='
+/** Debug-only (with --failpoints): DM ioctls and mounts of this request on worker threads (default: inline). */
+export const BLOCKING_THREADS_OPTION = 'X-kataref.blocking-threads=on'
 
 function layerConcurrencyOption(storages: readonly StorageLike[]): number | undefined {
   for (const s of storages) {
@@ -58,9 +60,11 @@ export class AgentStorages {
   private readonly log: Logger
   /** Any storage was ever handed to us (DestroySandbox has nothing to sweep otherwise). */
   private used = false
+  private readonly realGuestEnv: boolean
 
   constructor(opts: AgentStoragesOptions = {}) {
     this.log = (opts.logger ?? nullLogger).child({ component: 'storages' })
+    this.realGuestEnv = opts.env === undefined
     this.env = opts.env ?? createGuestStorageEnv({ logger: this.log, ...(opts.devmapper !== undefined ? { devmapper: opts.devmapper } : {}) })
     this.failpoints = opts.failpoints ?? false
     this.multiLayer = new MultiLayerErofsState(this.env)
@@ -93,6 +97,11 @@ export class AgentStorages {
       }
       const limit = layerConcurrencyOption(storages)
       if (limit !== undefined) env = { ...env, layerConcurrency: limit }
+      // Debug-only A/B for bench/mount: the real guest seams with the syscalls on 4 worker threads.
+      if (this.realGuestEnv && storages.some((s) => s.options.includes(BLOCKING_THREADS_OPTION))) {
+        const threaded = createGuestStorageEnv({ logger: this.log, devmapper: this.env.devmapper, blockingThreads: 4 })
+        env = { ...env, dm: threaded.dm, mounter: threaded.mounter }
+      }
     } else if (storages.some((s) => s.options.some((o) => o.startsWith(FAILPOINT_OPTION)))) {
       this.log.warn({ cid }, `${FAILPOINT_OPTION} ignored: agent not started with --failpoints`)
     }

@@ -1,6 +1,6 @@
 // The real StorageEnv for the guest agent: koffi DM backend on /dev/mapper/control, koffi mknod,
 // mount(2), sysfs device discovery. Nothing native is loaded until first use.
-import { KoffiDmBackend, LinuxNodeOps } from '../../dmverity/index.ts'
+import { DM_CONTROL_PATH, KoffiDmBackend, LinuxNodeOps, blockingThreadsFromEnv, sharedBlockingPool } from '../../dmverity/index.ts'
 import { nullLogger, type Logger } from '../../types/logger.ts'
 import { LinuxMounter } from './linux-mounter.ts'
 import type { StorageEnv } from './multi-layer-state.ts'
@@ -14,14 +14,20 @@ export interface GuestStorageEnvOptions {
   /** Default: KATAREF_USE_DEVMAPPER (on unless `0`). */
   devmapper?: boolean
   runDir?: string
+  /** Worker threads for blocking syscalls (default KATAREF_BLOCKING_THREADS, else 0 = inline). */
+  blockingThreads?: number
 }
 
 export function createGuestStorageEnv(opts: GuestStorageEnvOptions = {}): StorageEnv {
+  const size = opts.blockingThreads ?? blockingThreadsFromEnv()
+  const pool = size > 0 ? () => sharedBlockingPool(size) : undefined
   return {
     logger: opts.logger ?? nullLogger,
-    dm: new KoffiDmBackend(),
+    // DM ioctls and mount(2) inline by default; on worker threads (upstream: spawn_blocking) with
+    // `blockingThreads: N` or KATAREF_BLOCKING_THREADS=N (see blocking-pool.ts for why not by default).
+    dm: new KoffiDmBackend(DM_CONTROL_PATH, pool),
     nodes: new LinuxNodeOps(),
-    mounter: new LinuxMounter(),
+    mounter: new LinuxMounter('/proc/self/mountinfo', pool),
     devices: new SysfsDeviceResolver(),
     devmapper: opts.devmapper ?? devmapperEnabled(),
     clock: systemClock,

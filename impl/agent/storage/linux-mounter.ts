@@ -1,7 +1,7 @@
 // Real Mounter for the guest: mount(2)/umount2(2) through koffi (no dependency on busybox applets,
 // errno straight into the error chain). A target already mounted with the same fstype is a no-op (§5).
 import { readFile } from 'node:fs/promises'
-import { errnoName, loadLibc } from '../../dmverity/index.ts'
+import { errnoName, loadLibc, type BlockingPool } from '../../dmverity/index.ts'
 import { KatarefError, Code } from '../../types/errors.ts'
 import type { Mounter, MountRequest } from './storage-context.ts'
 
@@ -64,7 +64,8 @@ export function shortenOverlayData(data: string): { cwd: string; data: string } 
 }
 
 export class LinuxMounter implements Mounter {
-  constructor(private readonly mountInfoPath = '/proc/self/mountinfo') {}
+  /** `pool`: mount/umount on worker threads (never the overlay-with-chdir case, which must stay on this thread). */
+  constructor(private readonly mountInfoPath = '/proc/self/mountinfo', private readonly pool?: () => BlockingPool | undefined) {}
 
   async isMounted(target: string, fstype?: string): Promise<boolean> {
     const entries = parseMountInfo(await readFile(this.mountInfoPath, 'utf8'))
@@ -88,8 +89,13 @@ export class LinuxMounter implements Mounter {
         process.chdir(prev)
       }
     } else {
-      rc = libc.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data)
-      errno = libc.errno()
+      const pool = this.pool?.()
+      if (pool) {
+        ;({ rc, errno } = await pool.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data))
+      } else {
+        rc = libc.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data)
+        errno = libc.errno()
+      }
     }
     if (rc !== 0) {
       throw new MountError(`mount ${m.fstype} ${m.source} on ${m.target}: ${errnoName(errno)}`, Code.INTERNAL, { ...m, errno })
@@ -97,6 +103,12 @@ export class LinuxMounter implements Mounter {
   }
 
   async umount(target: string): Promise<void> {
+    const pool = this.pool?.()
+    if (pool) {
+      const r = await pool.umount2(target, 0)
+      if (r.rc !== 0) throw new MountError(`umount ${target}: ${errnoName(r.errno)}`, Code.INTERNAL, { target, errno: r.errno })
+      return
+    }
     const libc = await loadLibc()
     if (libc.umount2(target, 0) !== 0) {
       const errno = libc.errno()
