@@ -148,7 +148,7 @@ describe('guest boot under QEMU', () => {
     const t0 = Date.now()
     try {
       await vm.start()
-      const exit = await Promise.race([vm.exited, new Promise<undefined>((r) => setTimeout(r, 180_000))])
+      const exit = await Promise.race([vm.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 180_000))])
       expect(exit, `bare guest did not power off\n${vm.consoleTail(40)}`).toBeDefined()
       timings.bareBootToPoweroffMs = Date.now() - t0
       const line = vm.consoleTail(40).split('\n').find((l) => l.includes(BARE_MARKER))
