@@ -95,6 +95,8 @@ export async function resolveDevice(d: DeviceLike, env: DeviceEnv): Promise<Reso
     case 'scsi': {
       const parts = d.id.split(':')
       if (parts.length !== 2) throw new DeviceError(`invalid SCSI address ${JSON.stringify(d.id)}`)
+      const { scanScsiBus } = await import('./sysfs-ops.ts')
+      await scanScsiBus(env.sysRoot ?? '/sys', d.id)
       const ev = await env.waitFor(scsiMatcher(d.id), env.timeoutMs)
       return { containerPath: d.containerPath, vmPath: `/dev/${ev.devname}` }
     }
