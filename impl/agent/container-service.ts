@@ -9,6 +9,7 @@ import { KATA_RUN_DIR } from './config.ts'
 import { ContainerManager } from './container.ts'
 import { copyFile } from './copy-file.ts'
 import { addDevices } from './device/device.ts'
+import { updateSpecDevices } from './device/spec-update.ts'
 import { SysfsUeventSource, UeventStore, hotplugTimeoutFromCmdline } from './device/uevent.ts'
 import { EMPTYDIR_DRIVERS, handleEmptyDirStorage } from './emptydir.ts'
 import { execFile } from 'node:child_process'
@@ -64,10 +65,7 @@ export function containerServiceHandlers(deps: { sandbox: Sandbox; logger: Logge
       //    linux.devices get the guest major/minor of the node each device resolved to.
       if (req.devices.length > 0) {
         const resolved = await addDevices(req.devices, { waitFor: (m, t) => uevents.waitFor(m, t), timeoutMs: hotplugTimeout() })
-        for (const d of req.OCI?.Linux?.Devices ?? []) {
-          const info = resolved.get(d.Path)
-          if (info) Object.assign(d, { Major: BigInt(info.major), Minor: BigInt(info.minor), Type: info.type })
-        }
+        if (req.OCI) updateSpecDevices(req.OCI, new Map([...resolved].map(([p, info]) => [p, { info }])))
         logger.info({ containerId: cid, devices: Object.fromEntries([...resolved].map(([k, v]) => [k, v.path])) }, 'devices ready')
       }
       // 2. emptyDir storages (local / ephemeral) here; everything else to the storage side.
