@@ -11,6 +11,12 @@ export interface ScenarioMeta {
   link?: string
   /** For gap fixes: what upstream HEAD does, and what kataref does instead. */
   gap?: { upstream: string; kataref: string }
+  /**
+   * Set when a hand-written fake stands in for what cannot run here: what it stands in for and why,
+   * e.g. "Cloud Hypervisor (needs KVM): FakeClhApi, a recording fake of its REST API". The report
+   * shows the scenario as contract-tested, never as a run against the real thing.
+   */
+  contractTested?: string
   /** Host capabilities needed: see KNOWN_REQUIREMENTS in requirements.ts (qemu, kvm, containerd, root). */
   requires?: string[]
 }
@@ -44,6 +50,10 @@ export function validateScenarioMeta(meta: ScenarioMeta): ScenarioMeta {
   const out: ScenarioMeta = { name: meta.name, upstream: meta.upstream.trim() }
   if (meta.link) out.link = meta.link
   if (meta.gap) out.gap = { upstream: meta.gap.upstream.trim(), kataref: meta.gap.kataref.trim() }
+  if (meta.contractTested !== undefined) {
+    if (typeof meta.contractTested !== 'string' || !meta.contractTested.trim()) throw new ScenarioMetaError(`${meta.name}: 'contractTested' must say what the fake stands in for`)
+    out.contractTested = meta.contractTested.trim()
+  }
   out.requires = [...(meta.requires ?? [])]
   return out
 }

@@ -189,6 +189,7 @@ export class ConformanceReporter implements Reporter {
       bootMs,
       upstream: meta ? { change: meta.upstream, link: meta.link ?? null } : null,
       gap: meta?.gap ?? null,
+      contractTested: meta?.contractTested ?? null,
       requires: meta?.requires ?? [],
       tests: results,
       errors,

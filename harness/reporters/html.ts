@@ -26,6 +26,11 @@ function ms(n: number | null): string {
   return n === null ? '–' : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${Math.round(n)} ms`
 }
 
+/** A pass against a fake is said as such, next to the status. */
+function contractNote(sc: ScenarioResult): string {
+  return sc.contractTested && sc.status === 'passed' ? ' <span>(contract-tested)</span>' : ''
+}
+
 function scenarioSection(sc: ScenarioResult): string {
   const upstream = sc.upstream ? `${e(sc.upstream.change)}${sc.upstream.link ? `<br><code>${e(sc.upstream.link)}</code>` : ''}` : '<em>no metadata</em>'
   const gap = sc.gap ? `<div class="gap">upstream: ${e(sc.gap.upstream)}<br>kataref: ${e(sc.gap.kataref)}</div>` : '–'
@@ -39,11 +44,12 @@ function scenarioSection(sc: ScenarioResult): string {
 <h2 class="${sc.status}">${e(sc.name)} <small class="status ${sc.status}">${sc.status}</small></h2>
 <table>
 <tr><th>file</th><td><code>${e(sc.file)}</code></td></tr>
-<tr><th>status</th><td class="status ${sc.status}">${sc.status}${sc.skipReason ? ` <span>${e(sc.skipReason)}</span>` : ''}</td></tr>
+<tr><th>status</th><td class="status ${sc.status}">${sc.status}${contractNote(sc)}${sc.skipReason ? ` <span>${e(sc.skipReason)}</span>` : ''}</td></tr>
 <tr><th>duration</th><td>${ms(sc.durationMs)}</td></tr>
 <tr><th>boot</th><td>${ms(sc.bootMs)}</td></tr>
 <tr><th>upstream change</th><td>${upstream}</td></tr>
 <tr><th>upstream vs kataref</th><td>${gap}</td></tr>
+${sc.contractTested ? `<tr><th>contract-tested</th><td>${e(sc.contractTested)}</td></tr>` : ''}
 <tr><th>requires</th><td>${e(sc.requires.join(', ') || '–')}</td></tr>
 </table>
 <table><tr><th>test</th><th>status</th><th>duration</th><th>note</th></tr>
@@ -60,7 +66,7 @@ export function renderHtml(report: ConformanceReport): string {
   const overview = report.scenarios
     .map(
       (sc) =>
-        `<tr><td>${e(sc.name)}</td><td class="status ${sc.status}">${sc.status}</td><td>${e(sc.skipReason ?? '')}</td><td>${ms(sc.durationMs)}</td><td>${ms(sc.bootMs)}</td><td>${e(sc.upstream?.change ?? '')}</td></tr>`,
+        `<tr><td>${e(sc.name)}</td><td class="status ${sc.status}">${sc.status}${contractNote(sc)}</td><td>${e(sc.skipReason ?? '')}</td><td>${ms(sc.durationMs)}</td><td>${ms(sc.bootMs)}</td><td>${e(sc.upstream?.change ?? '')}</td></tr>`,
     )
     .join('\n')
   const runErrors = report.errors.length ? `<section><h2 class="failed">run errors</h2><pre>${e(report.errors.map((x) => x.stack ?? x.message).join('\n\n'))}</pre></section>` : ''

@@ -29,6 +29,7 @@ function testsuite(sc: ScenarioResult): XmlElement {
     ...(sc.upstream?.link ? [el('property', { name: 'upstream.link', value: sc.upstream.link })] : []),
     ...(sc.gap ? [el('property', { name: 'gap.upstream', value: sc.gap.upstream }), el('property', { name: 'gap.kataref', value: sc.gap.kataref })] : []),
     ...(sc.bootMs !== null ? [el('property', { name: 'bootMs', value: sc.bootMs })] : []),
+    ...(sc.contractTested ? [el('property', { name: 'contract-tested', value: sc.contractTested })] : []),
   ]
   const failures = tests.filter((t) => t.children?.some((c) => 'name' in c && c.name === 'failure')).length
   const skipped = sc.tests.filter((t) => t.status === 'skipped').length

@@ -66,6 +66,8 @@ export interface ScenarioResult {
   bootMs: number | null
   upstream: { change: string; link: string | null } | null
   gap: { upstream: string; kataref: string } | null
+  /** Set when a fake stood in for what cannot run here (optional: older reports lack it). */
+  contractTested?: string | null
   requires: string[]
   tests: TestCaseResult[]
   /** File-level errors (import failure, missing or wrong metadata); test errors are on the tests. */

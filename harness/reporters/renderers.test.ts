@@ -86,6 +86,15 @@ describe('html', () => {
     expect(html).toContain('900 ms')
     expect(html).toContain('skipped: missing kvm')
   })
+  it('says when a pass was against a fake (contract-tested), in HTML and JUnit', () => {
+    const r = { ...report, scenarios: [{ ...sampleScenario('clh-template', 'passed'), contractTested: 'Cloud Hypervisor (needs KVM): a recording fake' }] }
+    const h = renderHtml(r)
+    expect(h).toContain('passed <span>(contract-tested)</span>')
+    expect(h).toContain('<tr><th>contract-tested</th><td>Cloud Hypervisor (needs KVM): a recording fake</td></tr>')
+    expect(renderJunit(r)).toContain('<property name="contract-tested" value="Cloud Hypervisor (needs KVM): a recording fake"/>')
+    // A report without the field (older writers) renders as a plain pass.
+    expect(renderHtml({ ...report, scenarios: [sampleScenario('plain', 'passed')] })).not.toContain('contract-tested')
+  })
 })
 
 describe('writeReports', () => {
