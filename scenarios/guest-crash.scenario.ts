@@ -3,15 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { scenario, test, expect } from '../harness/scenario.ts'
 import { Code } from '../impl/types/errors.ts'
 import { TtrpcClosedError } from '../impl/ttrpc/index.ts'
+import { processAlive } from '../impl/types/process-alive.ts'
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 scenario(
   {
@@ -30,7 +23,7 @@ scenario(
       )
       await sleep(500)
       const pid = guest.vm.pid!
-      expect(alive(pid)).toBe(true)
+      expect(processAlive(pid)).toBe(true)
       process.kill(pid, 'SIGKILL')
 
       const err = await call
@@ -40,7 +33,7 @@ scenario(
       expect((err as Error).message).toContain('ttrpc: closed')
 
       await guest.stop()
-      expect(alive(pid)).toBe(false)
+      expect(processAlive(pid)).toBe(false)
       expect(existsSync(guest.runDir)).toBe(false)
       expect(existsSync(guest.agentSocketPath)).toBe(false)
     })

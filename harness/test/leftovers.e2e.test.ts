@@ -49,19 +49,14 @@ describe.skipIf(noQemu)('no leftovers after real-guest runs', () => {
     expect(await readdir(tmp)).toEqual([])
   }
 
-  it('a passing run', async () => {
-    const tmp = join(p.scratch, 'tmp-pass')
-    const r = await runOne('boots-and-passes', tmp)
-    expect(r.exitCode, r.all).toBe(0)
-    expect((await readReport(join(p.scratch, 'boots-and-passes'))).summary.passed).toBe(1)
-    await expectNothingLeft(tmp)
-  }, 600_000)
-
-  it('a failing run', async () => {
-    const tmp = join(p.scratch, 'tmp-fail')
-    const r = await runOne('boots-and-fails', tmp)
-    expect(r.exitCode, r.all).toBe(1)
-    expect((await readReport(join(p.scratch, 'boots-and-fails'))).summary.failed).toBe(1)
+  it.each([
+    { scenario: 'boots-and-passes', exitCode: 0, counted: 'passed' as const },
+    { scenario: 'boots-and-fails', exitCode: 1, counted: 'failed' as const },
+  ])('a run of $scenario (exit $exitCode)', async ({ scenario, exitCode, counted }) => {
+    const tmp = join(p.scratch, `tmp-${scenario}`)
+    const r = await runOne(scenario, tmp)
+    expect(r.exitCode, r.all).toBe(exitCode)
+    expect((await readReport(join(p.scratch, scenario))).summary[counted]).toBe(1)
     await expectNothingLeft(tmp)
   }, 600_000)
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildGuestImages, BARE_MARKER, type GuestImages } from '../../../../images/guest/index.ts'
 import { DebugConsole } from './debug-console.ts'
 import { QemuVm } from './qemu.ts'
+import { processAlive } from '../../../types/process-alive.ts'
 
 const STAND_IN_AGENT = `// Stand-in agent for the boot test: proves the bundle runs and koffi loads in the guest.
 import koffi from 'koffi'
@@ -21,15 +22,6 @@ const report = (): void => {
   process.stderr.write(`[qemu-boot] timings (ms): ${JSON.stringify(timings)}\n`)
 }
 
-function alive(pid: number | undefined): boolean {
-  if (pid === undefined) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function waitFor<T>(what: string, ms: number, fn: () => T | undefined): Promise<T> {
   const end = Date.now() + ms
@@ -74,7 +66,7 @@ describe('guest boot under QEMU', () => {
     try {
       await vm.start()
       timings.qemuSocketsMs = Date.now() - t0
-      expect(alive(vm.pid)).toBe(true)
+      expect(processAlive(vm.pid)).toBe(true)
       dc = await DebugConsole.connect(vm.debugSocketPath, { timeoutMs: 180_000, consoleTail: () => vm.consoleTail(40) })
       timings.debugShellMs = Date.now() - t0
 
@@ -126,7 +118,7 @@ describe('guest boot under QEMU', () => {
       holder?.destroy()
     }
     expect(timings.stopMs).toBeLessThan(1900)
-    expect(alive(vm.pid)).toBe(false)
+    expect(processAlive(vm.pid)).toBe(false)
     expect(existsSync(vm.runDir)).toBe(false)
     expect((await vm.exited).exitCode).toBe(0) // QMP quit
     await vm.stop() // idempotent
@@ -140,7 +132,7 @@ describe('guest boot under QEMU', () => {
     expect(existsSync(vm.runDir)).toBe(true)
     await vm.stop()
     expect(existsSync(vm.runDir)).toBe(false)
-    expect(alive(vm.pid)).toBe(false)
+    expect(processAlive(vm.pid)).toBe(false)
   }, 60_000)
 
   it('boots the bare initramfs to its marker and powers off', async () => {

@@ -7,17 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildGuestImages, type GuestImages } from '../../../../images/guest/index.ts'
 import { onExitCleanup, pendingCleanups } from './cleanup.ts'
 import { QemuVm } from './qemu.ts'
+import { processAlive } from '../../../types/process-alive.ts'
 
 const here = new URL('.', import.meta.url).pathname
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function until(ms: number, fn: () => boolean): Promise<boolean> {
   const end = Date.now() + ms
@@ -71,12 +64,12 @@ describe('exit cleanup', () => {
         })
         child.on('exit', (code) => rej(new Error(`owner exited early (${code})`)))
       })
-      expect(alive(info.pid)).toBe(true)
+      expect(processAlive(info.pid)).toBe(true)
       expect(existsSync(join(info.runDir, 'qmp.sock'))).toBe(true)
       const exited = new Promise<string | null>((r) => child.on('exit', (_c, s) => r(s)))
       child.kill(sig)
       expect(await exited).toBe(sig)
-      expect(await until(5000, () => !alive(info.pid))).toBe(true)
+      expect(await until(5000, () => !processAlive(info.pid))).toBe(true)
       // SIGKILL runs no hook: qemu still dies (setpriv --pdeathsig), the temp dir stays behind.
       if (sig === 'SIGKILL') rmSync(info.runDir, { recursive: true, force: true })
       expect(existsSync(info.runDir)).toBe(false)
