@@ -5,11 +5,13 @@
 // No vitest here (benches use it too); scenario files get the `disks` fixture from harness/disk-test.ts:
 //   const test = testWithDisks(async () => ({ layers: await buildLayerDisk([{ 'a.txt': 'A' }], { verity: true }) }))
 // Temp dirs live under the runner's per-run root (removed by the CLI even if a worker dies) or the OS temp dir.
+import { rmSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { imageBuild, type ImageBuildSummary, type ImageBuildOptions } from '../images/cli/index.ts'
 import type { QemuDisk } from '../impl/runtime/hypervisor/qemu/cmdline.ts'
+import { onExitCleanup } from '../impl/runtime/hypervisor/qemu/cleanup.ts'
 import { GPT_PARTITIONED, MULTI_LAYER, OVERLAY_LOWER, guestRootfsMountPoint, partitionNumberOption, type StorageEntry } from '../impl/runtime/resource/rootfs/storage.ts'
 import { KatarefError, Code } from '../impl/types/errors.ts'
 import { ENV } from './env.ts'
@@ -73,12 +75,17 @@ export async function buildLayerDisk(layers: readonly LayerFiles[], opts: Omit<I
     if (beforeAttach) await beforeAttach(summary)
     // virtio-blk serials are at most 20 bytes.
     const serial = opts.serial ?? `krl-${process.pid % 100000}-${++serials}`
+    // Also gone on exit or SIGINT/SIGTERM/SIGHUP of this process (the qemu launcher's last-chance hooks).
+    const unregister = onExitCleanup(() => rmSync(dir, { recursive: true, force: true }))
     return {
       dir,
       summary,
       serial,
       disk: { path: summary.descriptor, format: 'vmdk', readOnly: true, serial },
-      remove: () => rm(dir, { recursive: true, force: true }),
+      remove: async () => {
+        unregister()
+        await rm(dir, { recursive: true, force: true })
+      },
     }
   } catch (e) {
     await rm(dir, { recursive: true, force: true })

@@ -15,8 +15,6 @@ const T = { timeoutMs: 120_000 }
 
 export async function main(rounds = 5): Promise<void> {
   const disk = await buildLayerDisk(Array.from({ length: LAYERS }, (_, i) => ({ [`l${i}.txt`]: `layer ${i}\n`, [`blob${i}.bin`]: { content: Buffer.alloc(64 << 10, i) } })), { verity: true })
-  const onSignal = () => void disk.remove()
-  process.once('SIGINT', onSignal)
   try {
     const guest = await bootGuest({ disks: [disk.disk], kernelParams: ['kataref.agent_failpoints=1'] })
     try {
@@ -67,7 +65,7 @@ export async function main(rounds = 5): Promise<void> {
       await guest.stop()
     }
   } finally {
-    process.off('SIGINT', onSignal)
+    // (buildLayerDisk also removes it on SIGINT/SIGTERM, like the VM's own last-chance cleanup)
     await disk.remove()
   }
 }
