@@ -118,9 +118,10 @@ export function blockingThreadsFromEnv(env: NodeJS.ProcessEnv = process.env): nu
 
 /**
  * The process-wide pool, created on first use with `size` workers; undefined for size 0.
- * Off by default: under TCG a worker round trip costs more than the syscalls it moves off the main
- * thread (bench/mount: 8 verity layers set up concurrently in a median 168 ms inline vs 317 ms with
- * 4 workers, same run), and the layer section already overlaps its asynchronous parts.
+ * Off by default: under TCG on a shared 2-core host a worker round trip costs more than the syscalls
+ * it moves off the main thread. bench/mount, 8 verity layers set up concurrently, same run each:
+ * inline 168 ms vs 317 ms with every ioctl and mount on 4 workers; inline 425 ms vs 533 ms with only
+ * DM_DEV_CREATE/DM_TABLE_LOAD on workers. The layer section already overlaps its asynchronous parts.
  */
 export function sharedBlockingPool(size = blockingThreadsFromEnv()): BlockingPool | undefined {
   if (size <= 0) return undefined

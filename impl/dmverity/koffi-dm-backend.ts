@@ -12,7 +12,12 @@ export class KoffiDmBackend implements DmBackend {
    * `pool`: run each ioctl on a worker thread of this pool (upstream's spawn_blocking), so ioctls of
    * different layers overlap; without it, ioctls run synchronously on the calling thread.
    */
-  constructor(private readonly controlPath = DM_CONTROL_PATH, private readonly pool?: () => BlockingPool | undefined) {}
+  constructor(
+    private readonly controlPath = DM_CONTROL_PATH,
+    private readonly pool?: () => BlockingPool | undefined,
+    /** Which requests go to the pool (default all); the rest stay inline (a worker round trip costs more than a cheap ioctl). */
+    private readonly pooled?: ReadonlySet<number>,
+  ) {}
 
   async openControl(): Promise<DmControl> {
     const libc = await loadLibc()
@@ -21,7 +26,7 @@ export class KoffiDmBackend implements DmBackend {
     return {
       ioctl: async (request, buf) => {
         if (!open) throw new Error(`${this.controlPath} is closed`)
-        const pool = this.pool?.()
+        const pool = this.pooled && !this.pooled.has(request) ? undefined : this.pool?.()
         if (pool) {
           const r = await pool.ioctl(fd, request, buf)
           return r.rc < 0 ? r.errno || 5 : 0

@@ -1,6 +1,6 @@
 // The real StorageEnv for the guest agent: koffi DM backend on /dev/mapper/control, koffi mknod,
 // mount(2), sysfs device discovery. Nothing native is loaded until first use.
-import { DM_CONTROL_PATH, KoffiDmBackend, LinuxNodeOps, blockingThreadsFromEnv, sharedBlockingPool } from '../../dmverity/index.ts'
+import { DM_CONTROL_PATH, DM_DEV_CREATE, DM_TABLE_LOAD, KoffiDmBackend, LinuxNodeOps, blockingThreadsFromEnv, sharedBlockingPool } from '../../dmverity/index.ts'
 import { nullLogger, type Logger } from '../../types/logger.ts'
 import { LinuxMounter } from './linux-mounter.ts'
 import type { StorageEnv } from './multi-layer-state.ts'
@@ -25,9 +25,11 @@ export function createGuestStorageEnv(opts: GuestStorageEnvOptions = {}): Storag
     logger: opts.logger ?? nullLogger,
     // DM ioctls and mount(2) inline by default; on worker threads (upstream: spawn_blocking) with
     // `blockingThreads: N` or KATAREF_BLOCKING_THREADS=N (see blocking-pool.ts for why not by default).
-    dm: new KoffiDmBackend(DM_CONTROL_PATH, pool),
+    // Only the two expensive DM ioctls go to the workers (measured in the guest: CREATE 18-34 ms,
+    // TABLE_LOAD 12-28 ms — add_disk, the verity target's workqueue — resume ~4 ms, STATUS ~2 ms, mount ~1 ms).
+    dm: new KoffiDmBackend(DM_CONTROL_PATH, pool, new Set([DM_DEV_CREATE, DM_TABLE_LOAD])),
     nodes: new LinuxNodeOps(),
-    mounter: new LinuxMounter('/proc/self/mountinfo', pool),
+    mounter: new LinuxMounter('/proc/self/mountinfo'),
     devices: new SysfsDeviceResolver(),
     devmapper: opts.devmapper ?? devmapperEnabled(),
     clock: systemClock,
