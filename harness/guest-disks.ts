@@ -6,7 +6,7 @@
 //   const test = testWithDisks(async () => ({ layers: await buildLayerDisk([{ 'a.txt': 'A' }], { verity: true }) }))
 // Temp dirs live under the runner's per-run root (removed by the CLI even if a worker dies) or the OS temp dir.
 import { rmSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { imageBuild, type ImageBuildSummary, type ImageBuildOptions } from '../images/cli/index.ts'
@@ -162,10 +162,13 @@ export async function expectNothingLeft(guest: Pick<Guest, 'debug'>, cid: string
   return { ok, details: JSON.stringify(left) }
 }
 
-/** The agent's JSON log lines on the guest console whose `msg` matches. */
-export async function agentLogLines(guest: Pick<Guest, 'consoleTail'>, msg: RegExp, lines = 2000): Promise<Record<string, unknown>[]> {
+/**
+ * The agent's JSON log lines on the guest console whose `msg` matches, from the whole console log
+ * (the host-side file), so counts taken before and after an RPC never depend on a tail window.
+ */
+export async function agentLogLines(guest: Pick<Guest, 'consoleLogPath'>, msg: RegExp): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = []
-  for (const l of (await guest.consoleTail(lines)).split('\n')) {
+  for (const l of (await readFile(guest.consoleLogPath, 'utf8')).split('\n')) {
     const t = l.trim()
     if (!t.startsWith('{')) continue
     try {
