@@ -39,7 +39,7 @@ scenario(
 
       // Witness: one dm device per layer, its /dev/mapper node has the kernel's major:minor, mounted as erofs.
       const snap = await dmSnapshot(guest)
-      const part = (n: number) => `${dev.slice('/dev/'.length)}${n}`
+      const part = (n: number) => `${dev.slice('/dev/'.length)}${n || ''}`
       expect(snap.dm.map((d) => d.name).sort()).toEqual(summary.layers.map((l) => `kata-verity-${part(l.partition)}-off${l.verity!.hashoffset}-${l.verity!.roothash.slice(0, 32)}`).sort())
       for (const d of snap.dm) {
         const node = await guest.debug.run(`stat -c '%t %T %F' /dev/mapper/${d.name}`)
@@ -51,9 +51,14 @@ scenario(
       // Kernel's own view (DM_TABLE_STATUS): verified, table built from the partition.
       const status = await dmStatus(guest)
       expect(status).toHaveLength(3)
-      for (const s of status) {
+      for (const l of summary.layers) {
+        const s = status.find((x) => x.name.startsWith(`kata-verity-${part(l.partition)}-`))!
         expect(s.status).toEqual([expect.stringMatching(/^0 \d+ verity V$/)])
-        expect(s.table[0]).toMatch(/^0 \d+ verity 1 \d+:\d+ \d+:\d+ 4096 4096 \d+ \d+ sha256 [0-9a-f]{64} 0{64}$/)
+        // The table the kernel holds is exactly §8's: data = hash device = the partition (as major:minor),
+        // blocknum = hashoffset/4096, hash_start = blocknum + 1 (v1 superblock), the agent's salt.
+        const majMin = (await guest.debug.run(`cat /sys/block/${part(0)}/${part(l.partition)}/dev`)).stdout.trim()
+        const n = l.verity!.hashoffset / 4096
+        expect(s.table).toEqual([`0 ${n * 8} verity 1 ${majMin} ${majMin} 4096 4096 ${n} ${n + 1} sha256 ${l.verity!.roothash} ${l.verity!.salt}`])
       }
       // veritysetup (libdevmapper, independent of our ioctl code) sees it active and mounted
       // (its type is n/a: the device has no CRYPT-VERITY uuid, as upstream's devices have none).

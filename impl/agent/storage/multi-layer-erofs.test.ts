@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DmCmd, errorChain, formatErrorChain } from '../../dmverity/index.ts'
 import { MultiLayerErofsError } from './multi-layer-errors.ts'
-import { CONCURRENT_MOUNT_FAILED, handleMultiLayerErofsGroup } from './multi-layer-erofs.ts'
+import { CONCURRENT_MOUNT_FAILED, allSettledLimited, handleMultiLayerErofsGroup } from './multi-layer-erofs.ts'
 import { classifyMultiLayerGroup, partitionPath } from './multi-layer-options.ts'
 import { MultiLayerErofsState } from './multi-layer-state.ts'
 import { erofsLower, ext4Upper, fakeStorageEnv } from './fake-storage-context.ts'
@@ -387,5 +387,25 @@ describe('handleMultiLayerErofsGroup directly', () => {
     const r = await handleMultiLayerErofsGroup([erofsLower(1)], { ...w.env, cid: 'c1' })
     expect(r.record).toMatchObject({ cid: 'c1', target: TARGET, mounts: [TARGET, `${T}/lower-0`], verityDevices: [node(1)] })
     expect(r.record.createdDirs.slice(0, 3)).toEqual(['/run', '/run/kata-containers', '/run/kata-containers/c1'])
+  })
+})
+
+describe('allSettledLimited (layer concurrency)', () => {
+  it('runs at most `limit` tasks at once, keeps result order, and settles every task', async () => {
+    for (const limit of [1, 3, undefined]) {
+      let running = 0
+      let peak = 0
+      const tasks = Array.from({ length: 7 }, (_, i) => async () => {
+        running++
+        peak = Math.max(peak, running)
+        await new Promise((r) => setTimeout(r, 7 - i))
+        running--
+        if (i === 4) throw new Error('four')
+        return i
+      })
+      const out = await allSettledLimited(tasks, limit)
+      expect(peak).toBe(limit ?? 7)
+      expect(out.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([0, 1, 2, 3, 'four', 5, 6])
+    }
   })
 })
