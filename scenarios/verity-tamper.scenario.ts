@@ -71,6 +71,11 @@ scenario(
           seen.push({ layer, block: Number(b), ok: st === 'ok', md5: sum! })
         }
       }
+      // Reading a tampered file as a whole fails with EIO (dm-verity's answer), an intact one reads fully.
+      const whole = await guest.debug.run(`cat ${rootfs}/d0.bin 2>&1 >/dev/null; echo "rc=$?"; cat ${rootfs}/d2.bin | md5sum`, { timeoutMs: 60_000 })
+      expect(whole.stdout).toMatch(/Input\/output error/)
+      expect(whole.stdout).toMatch(/rc=1/)
+      expect(whole.stdout).toContain(md5(CONTENT[2]!))
       const detected = seen.filter((s) => !s.ok).map(({ layer, block }) => ({ layer, block }))
       expect(detected, `tampered: ${JSON.stringify(tampered)}`).toEqual(tampered)
       console.log(`verity-tamper: ${detected.length}/${tampered.length} tampered blocks detected; ${seen.filter((s) => s.ok).length} intact blocks read back`)
