@@ -1,5 +1,5 @@
 import { scenario, expect } from '../harness/scenario.ts'
-import { buildLayerDisk, dmSnapshot, expectNothingLeft, findGuestDisk, multiLayerStorages, rootfsOci, type LayerFiles } from '../harness/guest-disks.ts'
+import { agentLogLines, buildLayerDisk, dmSnapshot, expectNothingLeft, findGuestDisk, multiLayerStorages, rootfsOci, type LayerFiles } from '../harness/guest-disks.ts'
 import { testWithDisks } from '../harness/disk-test.ts'
 import { guestRootfsMountPoint } from '../impl/runtime/resource/rootfs/storage.ts'
 
@@ -53,7 +53,10 @@ scenario(
       const cid = 'c-no-udev'
       const rootfs = guestRootfsMountPoint(cid)
       await guest.agent.agent.createSandbox({ sandboxId: 'sb-no-udev' }, T)
-      await guest.agent.agent.createContainer({ containerId: cid, storages: multiLayerStorages(summary, { cid, pciPath }), OCI: rootfsOci(rootfs) }, T)
+      // Failpoints are off by default: this agent was not started with --failpoints, so the option is ignored.
+      const storages = multiLayerStorages(summary, { cid, pciPath, extra: () => ['X-kataref.failpoint=mknod:0'] })
+      await guest.agent.agent.createContainer({ containerId: cid, storages, OCI: rootfsOci(rootfs) }, T)
+      expect((await agentLogLines(guest, /ignored: agent not started with --failpoints/)).length).toBe(1)
       const snap = await dmSnapshot(guest)
       expect(snap.dm).toHaveLength(1)
       const d = snap.dm[0]!
