@@ -62,6 +62,15 @@ describe('AgentStorages (CreateContainer / RemoveContainer / DestroySandbox stor
     expectNothingLeft(w)
   })
 
+  it('a failpoint on partition 1 does not hit partition 11 (names kata-verity-vdb1-off… vs vdb11-off…)', async () => {
+    const f = fakeStorageEnv()
+    f.devices.addDisk('02/01', '/dev/vdb', Array.from({ length: 11 }, (_, i) => `/dev/vdb${i + 1}`))
+    const storages = new AgentStorages({ env: f.env, failpoints: true })
+    const group = [1, 11].map((n) => erofsLower(n, n === 1 ? { extra: [`${FAILPOINT_OPTION}mknod:0`] } : {}))
+    await expect(storages.add(group, 'c1')).rejects.toMatchObject({ step: 'mknod', layerIndex: 0, context: expect.objectContaining({ failedLayers: [0] }) })
+    expect([...f.dm.devices.keys()]).toEqual([])
+  })
+
   it('failpoint options are ignored unless the agent runs with --failpoints', async () => {
     const w = world()
     await w.storages.add(lowers([`${FAILPOINT_OPTION}create:1`]), 'c1')
