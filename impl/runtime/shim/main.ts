@@ -230,6 +230,7 @@ async function daemon(f: ShimFlags): Promise<void> {
   const bundle = f.bundle || process.cwd()
   const log = createLogger({ level: shimBaseLevel(f.debug), component: 'shim', destination: process.stderr }).child({ id: f.id, namespace: f.namespace })
   process.on('SIGPIPE', () => {})
+  log.debug({ argv: process.argv.slice(2), cwd: process.cwd(), ttrpcAddress: process.env.TTRPC_ADDRESS }, 'shim daemon starting')
   const runtime = await makeRuntime(f, bundle, log)
   const events = new EventForwarder({
     namespace: f.namespace, logger: log,

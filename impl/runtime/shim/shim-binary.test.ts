@@ -138,6 +138,46 @@ describe('containerd-shim-kataref-v2 binary', () => {
     expect(d2.code).toBe(0)
   })
 
+  it('a CRI container of an existing sandbox reuses that shim: start prints the sandbox shim\'s address and spawns nothing; -debug logs at debug', async () => {
+    const address = join(dir, 'containerd.sock')
+    const env = { KATAREF_SHIM_SOCKET_DIR: join(dir, 's'), KATAREF_SHIM_RUNTIME: 'fake', TTRPC_ADDRESS: join(dir, 'containerd.sock.ttrpc') }
+    const sbBundle = join(dir, 'sb')
+    mkdirSync(sbBundle, { recursive: true })
+    writeFileSync(join(sbBundle, 'config.json'), JSON.stringify({ annotations: { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': 'pod1' } }))
+    execFileSync('mkfifo', [join(sbBundle, 'log')])
+    const logSock = new Socket({ fd: openSync(join(sbBundle, 'log'), constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false })
+    let logText = ''
+    logSock.on('data', (d: Buffer) => (logText += d.toString()))
+    const sb = await runShim(['-namespace', 'k8s.io', '-address', address, '-id', 'pod1', '-debug', 'start'], sbBundle, env)
+    expect(sb.code).toBe(0)
+    daemonPid = Number(readFileSync(join(sbBundle, 'shim.pid'), 'utf8'))
+    const ctrBundle = join(dir, 'ctr1')
+    mkdirSync(ctrBundle, { recursive: true })
+    writeFileSync(join(ctrBundle, 'config.json'), JSON.stringify({ annotations: { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'pod1' } }))
+    const c = await runShim(['-namespace', 'k8s.io', '-address', address, '-id', 'ctr1', 'start'], ctrBundle, env)
+    expect(c.code).toBe(0)
+    expect(c.stdout.toString()).toBe(sb.stdout.toString())
+    expect(existsSync(join(ctrBundle, 'shim.pid'))).toBe(false)
+    expect(readFileSync(join(ctrBundle, 'address'), 'utf8')).toBe(sb.stdout.toString())
+    // The daemon logs at debug with -debug (pino level 20).
+    const sock = await new Promise<Socket>((res, rej) => {
+      const s = connect(addressPath(sb.stdout.toString()))
+      s.once('connect', () => res(s))
+      s.once('error', rej)
+    })
+    const client = new TtrpcClient(sock)
+    await createServiceClient(Task, client).shutdown({ id: 'pod1', now: true })
+    await client.closed
+    const end = Date.now() + 3000
+    while (Date.now() < end && existsSync(`/proc/${daemonPid}`)) await new Promise((r) => setTimeout(r, 20))
+    expect(existsSync(`/proc/${daemonPid}`)).toBe(false)
+    daemonPid = 0
+    await new Promise((r) => setTimeout(r, 100))
+    logSock.destroy()
+    const levels = logText.trim().split('\n').map((l) => (JSON.parse(l) as { level: number }).level)
+    expect(levels.some((l) => l === 20)).toBe(true)
+  })
+
   it('bad flags exit 2 with a usage message; no namespace exits 1', async () => {
     const r = await runShim(['-nope', 'start'], dir, {})
     expect(r.code).toBe(2)
