@@ -180,3 +180,55 @@ export async function agentLogLines(guest: Pick<Guest, 'consoleLogPath'>, msg: R
   }
   return out
 }
+
+export interface RuntimeRootfsDisk extends LayerDisk {
+  cid: string
+  /** The Storage entries the runtime's ErofsRootfs produced, with the disk's real guest PCI path as `source`. */
+  storages(pciPath: string): StorageEntry[]
+}
+
+/**
+ * The runtime's own path for a container rootfs (impl/runtime/resource/rootfs ErofsRootfs, host spec §12):
+ * containerd-style mounts (EROFS layers with their `X-containerd.dmverity=` sidecars + an overlay) →
+ * GPT head/pads in the container dir → one VMDK disk → Storage entries. The disk is attached at boot
+ * instead of hot-plugged, so the PCI path in `source` is filled in once the guest shows where it is.
+ */
+export async function buildRuntimeRootfsDisk(layers: readonly LayerFiles[], cid: string): Promise<RuntimeRootfsDisk> {
+  const built = await buildLayerDisk(layers, { verity: true })
+  const runDir = join(built.dir, 'run')
+  const descriptor = join(built.dir, 'runtime-disk.vmdk')
+  try {
+    const { ErofsRootfs } = await import('../impl/runtime/resource/rootfs/index.ts')
+    const { renderVmdkDescriptor } = await import('../images/vmdk/index.ts')
+    const mounts = [
+      ...built.summary.layers.map((l) => ({ fsType: 'erofs', source: l.path, options: ['ro', `X-containerd.dmverity=${l.verity!.sidecar}`] })),
+      { fsType: 'overlay', source: 'overlay', options: ['X-containerd.mkdir.path={{ mount 0 }}/upper/etc/created:0755'] },
+    ]
+    const rootfs = await ErofsRootfs.create({
+      sid: 'sb', cid, mounts, blockDriver: 'virtio-blk-pci', runDir,
+      devices: {
+        attachBlock: async (cfg) => {
+          if (!cfg.vmdk) throw new KatarefError('expected a VMDK layout', Code.INTERNAL)
+          await writeFile(descriptor, renderVmdkDescriptor(cfg.vmdk.extents.map((e) => ({ path: e.pathOnHost, sectors: e.sectors, fileOffset: e.fileOffset }))))
+          return { deviceId: 'rootfs-disk', pciPath: 'unknown-until-boot' }
+        },
+        removeDevice: async () => {},
+      },
+    })
+    const serial = `krr-${process.pid % 100000}-${++serials}`
+    return {
+      ...built,
+      cid,
+      serial,
+      disk: { path: descriptor, format: 'vmdk', readOnly: true, serial },
+      storages: (pciPath) => rootfs.getStorages().map((s) => ({ ...s, source: pciPath })),
+      remove: async () => {
+        await rootfs.cleanup()
+        await built.remove()
+      },
+    }
+  } catch (e) {
+    await built.remove()
+    throw e
+  }
+}

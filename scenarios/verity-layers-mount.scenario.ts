@@ -1,5 +1,5 @@
 import { scenario, expect } from '../harness/scenario.ts'
-import { buildLayerDisk, dmSnapshot, dmStatus, expectNothingLeft, findGuestDisk, multiLayerStorages, rootfsOci, type LayerFiles } from '../harness/guest-disks.ts'
+import { buildLayerDisk, buildRuntimeRootfsDisk, dmSnapshot, dmStatus, expectNothingLeft, findGuestDisk, multiLayerStorages, rootfsOci, type LayerFiles } from '../harness/guest-disks.ts'
 import { testWithDisks } from '../harness/disk-test.ts'
 import { guestRootfsMountPoint } from '../impl/runtime/resource/rootfs/storage.ts'
 
@@ -10,7 +10,12 @@ const LAYERS: LayerFiles[] = [
   { 'shared.txt': 'from base\n', 'base.txt': 'base\n', 'var/empty': { dir: true, mode: 0o711 }, 'etc/motd': { content: 'motd\n', mode: 0o444 } },
 ]
 
-const test = testWithDisks(async () => ({ layers: await buildLayerDisk(LAYERS, { verity: true }) }))
+const RUNTIME_LAYERS: LayerFiles[] = [{ 'app.txt': 'app v2\n' }, { 'app.txt': 'app v1\n', 'lib/base.so': { content: 'ELF', mode: 0o755 } }]
+const test = testWithDisks(async () => ({
+  layers: await buildLayerDisk(LAYERS, { verity: true }),
+  // A second disk made the runtime's way (ErofsRootfs from containerd-style mounts + dm-verity sidecars).
+  runtime: await buildRuntimeRootfsDisk(RUNTIME_LAYERS, 'c-runtime'),
+}))
 const T = { timeoutMs: 120_000 }
 
 scenario(
@@ -68,6 +73,24 @@ scenario(
       await guest.agent.agent.removeContainer({ containerId: cid }, T)
       const after = await expectNothingLeft(guest, cid)
       expect(after.ok, after.details).toBe(true)
+      await guest.agent.agent.destroySandbox({}, T)
+    })
+
+    test('the runtime\'s own Storage entries (ErofsRootfs, host spec §12) for a 2-layer verity rootfs mount in the guest, mkdir directive included', async ({ guest, disks }) => {
+      const { cid, serial } = disks.runtime
+      const { pciPath } = await findGuestDisk(guest, serial)
+      const storages = disks.runtime.storages(pciPath)
+      expect(storages.map((s) => s.options.slice(0, 4))).toEqual([1, 2].map((n) => ['X-kata.overlay-lower', 'X-kata.multi-layer=true', 'X-kata.gpt-partitioned=true', `X-kata.partition-number=${n}`]))
+      expect(storages[0]!.options).toContain('X-kata.mkdir.path={{ mount 0 }}/upper/etc/created:0755')
+      expect(storages.every((s) => s.options.includes('X-kata.dmverity-enabled=true'))).toBe(true)
+      const rootfs = guestRootfsMountPoint(cid)
+      await guest.agent.agent.createSandbox({ sandboxId: 'sb-runtime' }, T)
+      await guest.agent.agent.createContainer({ containerId: cid, storages, OCI: rootfsOci(rootfs) }, T)
+      expect((await guest.debug.run(`cat ${rootfs}/app.txt ${rootfs}/lib/base.so; echo; test -d ${rootfs}/etc/created && echo dir`)).stdout).toBe('app v2\nELF\ndir\n')
+      expect((await dmStatus(guest)).map((d) => d.status[0])).toEqual([expect.stringMatching(/ verity V$/), expect.stringMatching(/ verity V$/)])
+      await guest.agent.agent.removeContainer({ containerId: cid }, T)
+      const left = await expectNothingLeft(guest, cid)
+      expect(left.ok, left.details).toBe(true)
       await guest.agent.agent.destroySandbox({}, T)
     })
   },
