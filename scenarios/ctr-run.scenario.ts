@@ -70,5 +70,49 @@ scenario(
       expect(r.stderr).toBe('oops\n')
       expect(r.code).toBe(3)
     })
+
+    test('ctr run: stdin piped into ctr reaches cat in the guest, EOF ends it', async () => {
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+        const c = spawn('ctr', ['-a', cd!.socket, 'run', '--runtime', RUNTIME, '--rm', IMAGE, 'stdin-test', 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] })
+        let stdout = ''
+        let stderr = ''
+        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+        const t = setTimeout(() => c.kill('SIGKILL'), 240_000)
+        c.on('close', (code) => (clearTimeout(t), res({ code, stdout, stderr })))
+        c.stdin.end('line one\nline two\n')
+      })
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toBe('line one\nline two\n')
+      expect(r.code).toBe(0)
+    })
+
+    test('ctr run -d, ctr task exec (kill -TERM $$ → 143, output relayed), ctr task kill -s SIGKILL of the PID 1 sleep → STOPPED 137, delete', async () => {
+      const id = 'exec-test'
+      const started = await cd!.ctr(['run', '-d', '--runtime', RUNTIME, IMAGE, id, 'sleep', '1000'])
+      expect(started.stderr).toBe('')
+      expect(started.code).toBe(0)
+      try {
+        expect((await cd!.ctr(['task', 'ls'])).stdout).toMatch(new RegExp(`${id}\\s+\\d+\\s+RUNNING`))
+        const e = await cd!.ctr(['task', 'exec', '--exec-id', 'e1', id, 'sh', '-c', 'echo in-exec; kill -TERM $$'])
+        expect(e.stdout).toBe('in-exec\n')
+        expect(e.code).toBe(143)
+        const k = await cd!.ctr(['task', 'kill', '-s', 'SIGKILL', id])
+        expect(k.code).toBe(0)
+        let ls = ''
+        for (let i = 0; i < 100 && !/STOPPED/.test(ls); i++) {
+          ls = (await cd!.ctr(['task', 'ls'])).stdout
+          await new Promise((r) => setTimeout(r, 100))
+        }
+        expect(ls).toMatch(new RegExp(`${id}\\s+\\d+\\s+STOPPED`))
+        const d = await cd!.ctr(['task', 'delete', id])
+        expect(d.code).toBe(0)
+        expect(d.stdout + d.stderr).toContain('137')
+      } finally {
+        await cd!.ctr(['task', 'delete', '-f', id])
+        await cd!.ctr(['container', 'rm', id])
+      }
+      expect(shimQemus()).toEqual([])
+    })
   },
 )
