@@ -87,6 +87,21 @@ scenario(
       expect(r.code).toBe(0)
     })
 
+    test('static sizing from the OCI spec: --cpus 1 --memory-limit 256 MiB → overhead 0.2/32 added → -smp 2 -m 288M; the guest sees 2 CPUs and < 288 MiB', async () => {
+      const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', '--cpus', '1', '--memory-limit', String(256 * 1024 * 1024), IMAGE, 'size-test', 'sh', '-c', 'grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo'])
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+      const [cpus, mem] = r.stdout.trim().split('\n')
+      expect(cpus).toBe('2')
+      const kib = Number(/MemTotal:\s+(\d+) kB/.exec(mem ?? '')?.[1])
+      expect(kib).toBeGreaterThan(200 * 1024)
+      expect(kib).toBeLessThan(288 * 1024)
+      const log = cd!.log()
+      const argvLine = log.split('\n').filter((l) => l.includes('"msg":"starting qemu"') && l.includes('"id":"size-test"')).at(-1) ?? ''
+      expect(argvLine).toContain('"-smp","2"')
+      expect(argvLine).toContain('"-m","288M"')
+    })
+
     test('ctr run -d, ctr task exec (kill -TERM $$ → 143, output relayed), ctr task kill -s SIGKILL of the PID 1 sleep → STOPPED 137, delete', async () => {
       const id = 'exec-test'
       const started = await cd!.ctr(['run', '-d', '--runtime', RUNTIME, IMAGE, id, 'sleep', '1000'])
