@@ -250,6 +250,16 @@ describe('Task service (fake sandbox runtime, real ttrpc)', () => {
     expect((await task.pids({ id: 'c7' })).processes.map((p) => p.pid)).toEqual([fake.pid])
   })
 
+  it('Delete of a task that never started answers a pending Wait', async () => {
+    const b = bundle('c10')
+    const task = await dial()
+    await task.create({ id: 'c10', ...b })
+    const waited = task.wait({ id: 'c10' })
+    expect(await task.delete({ id: 'c10' })).toMatchObject({ exitStatus: 0 })
+    await expect(waited).resolves.toMatchObject({ exitStatus: 0 })
+    expect(fake.calls).toEqual(['createContainer c10', 'removeContainer c10', 'shutdown'])
+  })
+
   it('events are best effort: with no events server the RPCs still succeed', async () => {
     await eventsServer.close()
     const b = bundle('c9')

@@ -235,11 +235,16 @@ export class TaskService {
         if (p.status === Status.RUNNING) throw new KatarefError(`${req.execId ? `exec ${req.execId}` : `container ${req.id}`} is still running`, Code.FAILED_PRECONDITION)
         this.log.info({ id: req.id, execId: req.execId }, 'Delete')
         p.stdinRelay?.close()
+        // A Wait on a process that never started must not hang once it is deleted.
+        p.markExited()
         if (p.execId) {
           c.execs.delete(p.execId)
           return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: ts(p.exitedAt) }
         }
-        for (const e of c.execs.values()) e.stdinRelay?.close()
+        for (const e of c.execs.values()) {
+          e.stdinRelay?.close()
+          e.markExited()
+        }
         this.containers.delete(c.id)
         try {
           await this.runtime.removeContainer(c.id)
