@@ -3,12 +3,10 @@
 // grpc.Health/Check. Every step registers its teardown before the next can fail.
 import { mkdtempSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { buildGuestImages, type GuestImages } from '../images/guest/index.ts'
-import { KataAgent } from '../impl/runtime/agent/kata-agent.ts'
-import { unixDialer } from '../impl/runtime/agent/dialer.ts'
 import { DebugConsole } from '../impl/runtime/hypervisor/qemu/debug-console.ts'
-import { startQemuVm, type QemuVm } from '../impl/runtime/hypervisor/qemu/qemu.ts'
+import { startVmWithAgent, type VmWithAgent } from '../impl/runtime/sandbox/vm-with-agent.ts'
 import { kernelCmdline } from '../impl/runtime/hypervisor/qemu/cmdline.ts'
 import { Code, KatarefError, errorMessage } from '../impl/types/errors.ts'
 import { nullLogger } from '../impl/types/logger.ts'
@@ -34,29 +32,37 @@ export const bootGuest: BootGuest<BootedGuest> = async (opts) => {
   const runDir = opts.runRoot ? mkdtempSync(join(opts.runRoot, 'vm-')) : undefined
   const started = performance.now()
   const secs = () => ((performance.now() - started) / 1000).toFixed(1)
-  const vm: QemuVm = await startQemuVm({
-    kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs, logger: log,
-    // --keep: the VM must outlive the scenario worker (the CLI keeps the run root then).
-    outliveOwner: opts.keep === true,
-    ...(runDir ? { runDir } : {}),
-    ...(opts.disks?.length ? { disks: opts.disks } : {}),
-    ...(opts.kernelParams?.length ? { append: kernelCmdline({ extra: opts.kernelParams }) } : {}),
-    ...(opts.pciBridges ? { pciBridges: opts.pciBridges } : {}),
-  })
-  // vm.stop() keeps a run dir it was given (minus its sockets): the dir we made is ours to remove.
-  const undo: (() => Promise<void> | void)[] = [() => vm.stop(), () => (runDir ? rm(runDir, { recursive: true, force: true }) : undefined)]
-  const consoleTail = async (n: number) => vm.consoleTail(n)
-  const id = vm.runDir.split('/').pop()!
-  progress(`booting ${id} (${vm.accel}, kernel ${img.kernelVersion})`)
+  progress(`booting ${runDir ? basename(runDir) : 'a guest'} (kernel ${img.kernelVersion})`)
+  let booted: VmWithAgent
   try {
-    opts.signal?.throwIfAborted()
+    booted = await startVmWithAgent(
+      {
+        kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs,
+        // --keep: the VM must outlive the scenario worker (the CLI keeps the run root then).
+        outliveOwner: opts.keep === true,
+        ...(runDir ? { runDir } : {}),
+        ...(opts.disks?.length ? { disks: opts.disks } : {}),
+        ...(opts.kernelParams?.length ? { append: kernelCmdline({ extra: opts.kernelParams }) } : {}),
+        ...(opts.pciBridges ? { pciBridges: opts.pciBridges } : {}),
+      },
+      { agentDeadlineMs: AGENT_READY_MS, logger: log, ...(opts.signal ? { signal: opts.signal } : {}) },
+    )
+  } catch (e) {
+    // The VM is already stopped; the not-ready error carries the console tail.
+    if (runDir) await rm(runDir, { recursive: true, force: true })
+    throw e
+  }
+  const { vm, agent } = booted
+  // vm.stop() keeps a run dir it was given (minus its sockets): the dir we made is ours to remove.
+  const undo: (() => Promise<void> | void)[] = [() => agent.close(), () => vm.stop(), () => (runDir ? rm(runDir, { recursive: true, force: true }) : undefined)]
+  const consoleTail = async (n: number) => vm.consoleTail(n)
+  const id = basename(vm.runDir)
+  progress(`${id}: agent ready after ${secs()} s (${vm.accel})`)
+  try {
     const debug = await DebugConsole.connect(vm.debugSocketPath, { timeoutMs: DEBUG_READY_MS, consoleTail: () => vm.consoleTail(40), logger: log })
     undo.unshift(() => debug.close())
-    progress(`${id}: debug shell answered after ${secs()} s`)
-    const agent = await KataAgent.connect({ dialer: unixDialer(vm.agentSocketPath), deadlineMs: AGENT_READY_MS, consoleTail, logger: log, ...(opts.signal ? { signal: opts.signal } : {}) })
-    undo.unshift(() => agent.close())
     const bootMs = Math.round(performance.now() - started)
-    progress(`${id}: agent ready after ${secs()} s`)
+    progress(`${id}: debug shell answered after ${secs()} s`)
 
     let stopped: Promise<void> | undefined
     const guest: BootedGuest = {

@@ -5,8 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildGuestImages, BARE_MARKER } from '../../images/guest/index.ts'
 import { startQemuVm } from '../../impl/runtime/hypervisor/qemu/qemu.ts'
-import { KataAgent } from '../../impl/runtime/agent/kata-agent.ts'
-import { unixDialer } from '../../impl/runtime/agent/dialer.ts'
+import { startVmWithAgent } from '../../impl/runtime/sandbox/vm-with-agent.ts'
 import { median, printTable } from '../report.ts'
 
 async function bareBootMs(images: Awaited<ReturnType<typeof buildGuestImages>>): Promise<number> {
@@ -25,16 +24,10 @@ async function bareBootMs(images: Awaited<ReturnType<typeof buildGuestImages>>):
 }
 
 async function agentReadyMs(images: Awaited<ReturnType<typeof buildGuestImages>>): Promise<number> {
-  const t0 = performance.now()
-  const vm = await startQemuVm({ kernel: images.kernel, initrd: images.initramfs, rootfs: images.rootfs })
-  try {
-    const agent = await KataAgent.connect({ dialer: unixDialer(vm.agentSocketPath), deadlineMs: 120_000, consoleTail: async (n) => vm.consoleTail(n) })
-    const ms = performance.now() - t0
-    agent.close()
-    return ms
-  } finally {
-    await vm.stop()
-  }
+  const { vm, agent, readyMs } = await startVmWithAgent({ kernel: images.kernel, initrd: images.initramfs, rootfs: images.rootfs })
+  agent.close()
+  await vm.stop()
+  return readyMs
 }
 
 export async function main(rounds = 3): Promise<void> {

@@ -6,15 +6,14 @@
 //   accelerator, QEMU binary) → normal boot, logged.
 import type { Logger } from '../../types/logger.ts'
 import { nullLogger } from '../../types/logger.ts'
-import { errorMessage } from '../../types/errors.ts'
 import type { FactoryConfig } from '../../types/config/toml-config.ts'
 import { DEFAULT_TEMPLATE_PATH } from '../../types/config/toml-config.ts'
 import { KataAgent } from '../agent/kata-agent.ts'
-import { unixDialer } from '../agent/dialer.ts'
 import { QemuVm } from '../hypervisor/qemu/qemu.ts'
 import { bootFromQemuTemplate, checkQemuTemplate, TemplateMismatchError, type TemplateVmConfig } from './qemu-template.ts'
 import { templateExists, templatePaths } from './template-dir.ts'
 import { TemplateNotFoundError } from './qemu-template.ts'
+import { startVmWithAgent } from '../sandbox/vm-with-agent.ts'
 
 export const LOAD_FACTORY_FAILED = 'load vm factory failed, will use direct boot'
 
@@ -84,25 +83,19 @@ export async function startSandboxVm(opts: StartSandboxVmOptions): Promise<Sandb
     return { vm: clone.vm, agent: clone.agent, fromTemplate: true, readyMs: clone.readyMs }
   }
   const directBootReason = plan.reason
-  const t0 = performance.now()
-  const vm = new QemuVm({
-    kernel: opts.vm.kernel,
-    ...(opts.vm.initrd ? { initrd: opts.vm.initrd } : {}),
-    ...(opts.vm.rootfs ? { rootfs: opts.vm.rootfs } : {}),
-    ...(opts.vm.append ? { append: opts.vm.append } : {}),
-    ...(opts.vm.smp ? { smp: opts.vm.smp } : {}),
-    ...(opts.vm.memoryMiB ? { memoryMiB: opts.vm.memoryMiB } : {}),
-    ...(opts.vm.accel ? { accel: opts.vm.accel } : {}),
-    ...(opts.vm.binary ? { binary: opts.vm.binary } : {}),
-    ...(opts.runDir ? { runDir: opts.runDir } : {}),
-    logger: log,
-  })
-  try {
-    await vm.start()
-    const agent = await KataAgent.connect({ dialer: unixDialer(vm.agentSocketPath), deadlineMs: opts.agentDeadlineMs ?? 120_000, consoleTail: async (l) => vm.consoleTail(l), logger: log })
-    return { vm, agent, fromTemplate: false, readyMs: performance.now() - t0, ...(directBootReason ? { directBootReason } : {}) }
-  } catch (e) {
-    await vm.stop().catch((se: unknown) => log.warn({ err: errorMessage(se) }, 'stop after failed boot'))
-    throw e
-  }
+  const { vm, agent, readyMs } = await startVmWithAgent(
+    {
+      kernel: opts.vm.kernel,
+      ...(opts.vm.initrd ? { initrd: opts.vm.initrd } : {}),
+      ...(opts.vm.rootfs ? { rootfs: opts.vm.rootfs } : {}),
+      ...(opts.vm.append ? { append: opts.vm.append } : {}),
+      ...(opts.vm.smp ? { smp: opts.vm.smp } : {}),
+      ...(opts.vm.memoryMiB ? { memoryMiB: opts.vm.memoryMiB } : {}),
+      ...(opts.vm.accel ? { accel: opts.vm.accel } : {}),
+      ...(opts.vm.binary ? { binary: opts.vm.binary } : {}),
+      ...(opts.runDir ? { runDir: opts.runDir } : {}),
+    },
+    { logger: log, ...(opts.agentDeadlineMs ? { agentDeadlineMs: opts.agentDeadlineMs } : {}) },
+  )
+  return { vm, agent, fromTemplate: false, readyMs, ...(directBootReason ? { directBootReason } : {}) }
 }

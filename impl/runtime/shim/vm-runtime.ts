@@ -8,14 +8,14 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildGuestImages } from '../../../images/guest/index.ts'
 import { KataAgent } from '../agent/kata-agent.ts'
-import { unixDialer } from '../agent/dialer.ts'
-import { startQemuVm, type QemuVm } from '../hypervisor/qemu/qemu.ts'
+import type { QemuVm } from '../hypervisor/qemu/qemu.ts'
 import { applyInitialSize, bootVcpus, initialWorkload } from '../resource/cpu-mem/index.ts'
 import { hostResources, loadConfiguration, parseConfiguration, resolveConfigPath, type KatarefConfig } from '../../types/config/index.ts'
 import { errorMessage } from '../../types/errors.ts'
 import { nullLogger, type Logger } from '../../types/logger.ts'
 import { guestRootfsPath, ociProcessToProto, ociSpecToProto, type OciProcessJson, type OciSpecJson } from './oci.ts'
 import type { CreateContainerParams, SandboxRuntime } from './sandbox-runtime.ts'
+import { startVmWithAgent, type VmWithAgent } from '../sandbox/vm-with-agent.ts'
 
 const REPO_CONFIG = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../config/configuration-kataref.toml')
 const AGENT_READY_MS = 180_000
@@ -72,25 +72,25 @@ export class VmSandboxRuntime implements SandboxRuntime {
     const smp = bootVcpus(hv)
     this.log.info({ request, vcpus: hv.defaultVcpus, smp, memoryMiB: hv.defaultMemory }, 'static sandbox sizing')
     const img = await buildGuestImages({ progress: false })
-    const vm = await startQemuVm({
-      kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs, smp, memoryMiB: hv.defaultMemory,
-      runDir: this.opts.runDir, logger: this.log,
-    })
+    let booted: VmWithAgent
     try {
-      const agent = await KataAgent.connect({
-        dialer: unixDialer(vm.agentSocketPath), deadlineMs: AGENT_READY_MS, logger: this.log, consoleTail: async (n) => vm.consoleTail(n),
-      })
-      try {
-        await agent.agent.createSandbox({ sandboxId: this.opts.sandboxId, hostname: spec.hostname ?? '', dns: [] }, CALL)
-        const details = await agent.agent.getGuestDetails({ memBlockSize: true, memHotplugProbe: true }, CALL)
-        this.log.info({ bootMs: Date.now() - started, agentVersion: details.agentDetails?.version, qemuPid: vm.pid }, 'sandbox ready')
-        return { vm, agent }
-      } catch (e) {
-        agent.close()
-        throw e
-      }
+      booted = await startVmWithAgent(
+        { kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs, smp, memoryMiB: hv.defaultMemory, runDir: this.opts.runDir },
+        { agentDeadlineMs: AGENT_READY_MS, logger: this.log },
+      )
+    } catch (e) {
+      this.log.error({ err: errorMessage(e) }, 'sandbox boot failed')
+      throw e
+    }
+    const { vm, agent } = booted
+    try {
+      await agent.agent.createSandbox({ sandboxId: this.opts.sandboxId, hostname: spec.hostname ?? '', dns: [] }, CALL)
+      const details = await agent.agent.getGuestDetails({ memBlockSize: true, memHotplugProbe: true }, CALL)
+      this.log.info({ bootMs: Date.now() - started, agentVersion: details.agentDetails?.version, qemuPid: vm.pid }, 'sandbox ready')
+      return { vm, agent }
     } catch (e) {
       this.log.error({ err: errorMessage(e), console: vm.consoleTail(40) }, 'sandbox boot failed')
+      agent.close()
       await vm.stop()
       throw e
     }
