@@ -17,6 +17,17 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   vm: { summary: 'vm shell|stop <run-dir>: reach or stop a guest kept by run --keep', run: vmCommand },
   bench: { summary: 'run the benchmarks under bench/ (all, or one by name)', run: benchCommand },
   image: { summary: 'image build / image inspect: guest disk images (EROFS layers, dm-verity, GPT VMDK)', run: imageCommand },
+  config: {
+    summary: 'config show [--config FILE]: the effective configuration.toml values',
+    run: async (argv: string[]) => {
+      const [sub, ...rest] = argv
+      const { configShow, CONFIG_SHOW_USAGE } = await import('../impl/types/config/config-show.ts')
+      if (sub === 'show') return configShow(rest)
+      if (sub === '--help' || sub === '-h') return (process.stdout.write(CONFIG_SHOW_USAGE), 0)
+      process.stderr.write(`kataref config: expected 'show'${sub ? `, got '${sub}'` : ''}\n${CONFIG_SHOW_USAGE}`)
+      return 2
+    },
+  },
   factory: { summary: 'factory init|status|destroy: the VM template (QEMU, x-ignore-shared)', run: async (argv: string[]) => (await import('../impl/runtime/factory/factory-command.ts')).factoryCommand(argv) },
   ...Object.fromEntries(Object.entries(DELEGATES).map(([name, d]) => [name, { summary: d.summary, run: (argv: string[]) => delegateCommand(name, argv) }])),
 }
