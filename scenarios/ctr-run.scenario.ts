@@ -5,8 +5,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { release } from 'node:os'
 import { afterAll, beforeAll } from 'vitest'
 import { scenario, test, expect } from '../harness/scenario.ts'
+import { buildGuestImages } from '../images/guest/index.ts'
 import { buildBusyboxImage, IMAGE, RUNTIME, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
 
 let dir: string
@@ -69,6 +72,67 @@ scenario(
       expect(r.stdout).toBe('')
       expect(r.stderr).toBe('oops\n')
       expect(r.code).toBe(3)
+    })
+
+    test('sh -c "exit 42" makes ctr run exit 42', async () => {
+      const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', IMAGE, 'exit42-test', 'sh', '-c', 'exit 42'])
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(42)
+    })
+
+    test('foreground ctr run of a sleep killed from outside with ctr task kill -s SIGKILL exits 137', async () => {
+      const id = 'fgkill-test'
+      const run = new Promise<{ code: number | null; stderr: string }>((res) => {
+        const c = spawn('ctr', ['-a', cd!.socket, 'run', '--runtime', RUNTIME, '--rm', IMAGE, id, 'sleep', '1000'], { stdio: ['ignore', 'ignore', 'pipe'] })
+        let stderr = ''
+        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+        const t = setTimeout(() => c.kill('SIGKILL'), 300_000)
+        c.on('close', (code) => (clearTimeout(t), res({ code, stderr })))
+      })
+      let ls = ''
+      for (let i = 0; i < 2400 && !new RegExp(`${id}\\s+\\d+\\s+RUNNING`).test(ls); i++) {
+        ls = (await cd!.ctr(['task', 'ls'])).stdout
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(ls).toMatch(new RegExp(`${id}\\s+\\d+\\s+RUNNING`))
+      const k = await cd!.ctr(['task', 'kill', '-s', 'SIGKILL', id])
+      expect(k.code).toBe(0)
+      const r = await run
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(137)
+      expect(shimQemus()).toEqual([])
+    })
+
+    test('3 MiB of stdout arrives complete: byte count and sha256 equal the generated data', async () => {
+      const N = 3 * 1024 * 1024
+      const line = 'abcdefghijklmnopqrstuvwxyz01234' // + "\n" = 32 bytes
+      const expected = `${line}\n`.repeat(N / 32)
+      const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', IMAGE, 'big-test', 'sh', '-c', `busybox yes ${line} | busybox head -c ${N}`])
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+      expect(r.stdout.length).toBe(N)
+      const sha = (s: string) => createHash('sha256').update(s).digest('hex')
+      expect(sha(r.stdout)).toBe(sha(expected))
+    })
+
+    test('two ctr run at once (two VMs) both succeed with their own output', async () => {
+      const [a, b] = await Promise.all([
+        cd!.ctr(['run', '--runtime', RUNTIME, '--rm', IMAGE, 'par-a', 'echo', 'from-a']),
+        cd!.ctr(['run', '--runtime', RUNTIME, '--rm', IMAGE, 'par-b', 'echo', 'from-b']),
+      ])
+      expect([a.stderr, b.stderr]).toEqual(['', ''])
+      expect([a.stdout, b.stdout]).toEqual(['from-a\n', 'from-b\n'])
+      expect([a.code, b.code]).toEqual([0, 0])
+      expect(shimQemus()).toEqual([])
+    })
+
+    test('uname -r in the task is the guest kernel, not the host kernel', async () => {
+      const img = await buildGuestImages({ progress: false })
+      const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', IMAGE, 'uname-test', 'busybox', 'uname', '-r'])
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+      expect(r.stdout.trim()).toBe(img.kernelVersion)
+      expect(r.stdout.trim()).not.toBe(release())
     })
 
     test('ctr run: stdin piped into ctr reaches cat in the guest, EOF ends it', async () => {
