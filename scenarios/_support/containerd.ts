@@ -50,7 +50,8 @@ export interface PrivateContainerd {
   stop(): Promise<void>
 }
 
-export async function startContainerd(dir: string): Promise<PrivateContainerd> {
+/** `env`: extra environment for containerd and so for the shims it starts (e.g. KATA_CONF_FILE). */
+export async function startContainerd(dir: string, opts: { env?: Record<string, string> } = {}): Promise<PrivateContainerd> {
   const socket = join(dir, 'containerd.sock')
   const bin = join(dir, 'bin')
   mkdirSync(bin, { recursive: true })
@@ -69,7 +70,7 @@ export async function startContainerd(dir: string): Promise<PrivateContainerd> {
   ].join('\n'))
   let log = ''
   const proc = spawn('containerd', ['--config', config], {
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+    env: { ...process.env, ...opts.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   proc.stdout!.on('data', (d: Buffer) => (log += d.toString()))
