@@ -59,6 +59,7 @@ export const bootGuest: BootGuest<BootedGuest> = async (opts) => {
   const id = basename(vm.runDir)
   progress(`${id}: agent ready after ${secs()} s (${vm.accel})`)
   try {
+    opts.signal?.throwIfAborted()
     const debug = await DebugConsole.connect(vm.debugSocketPath, { timeoutMs: DEBUG_READY_MS, consoleTail: () => vm.consoleTail(40), logger: log })
     undo.unshift(() => debug.close())
     const bootMs = Math.round(performance.now() - started)
