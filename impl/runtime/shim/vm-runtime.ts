@@ -16,6 +16,8 @@ import { nullLogger, type Logger } from '../../types/logger.ts'
 import { guestRootfsPath, ociProcessToProto, ociSpecToProto, type OciProcessJson, type OciSpecJson } from './oci.ts'
 import type { CreateContainerParams, SandboxRuntime } from './sandbox-runtime.ts'
 import { startVmWithAgent, type VmWithAgent } from '../sandbox/vm-with-agent.ts'
+import { danTapNetdevs, sandboxNetworkPlan } from '../network/dan/index.ts'
+import { tapNetdevArgs } from '../hypervisor/qemu/netdev.ts'
 
 const REPO_CONFIG = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../config/configuration-kataref.toml')
 const AGENT_READY_MS = 180_000
@@ -71,11 +73,20 @@ export class VmSandboxRuntime implements SandboxRuntime {
     const hv = sized.hypervisor[sized.runtime.hypervisorName]!
     const smp = bootVcpus(hv)
     this.log.info({ request, vcpus: hv.defaultVcpus, smp, memoryMiB: hv.defaultMemory }, 'static sandbox sizing')
+    // DAN (spec §9): `<dan_conf>/<sandbox-id>.json` → host taps as QEMU tap netdevs + virtio-net.
+    const net = sandboxNetworkPlan(sized.runtime, this.opts.sandboxId)
+    let netArgs: string[] = []
+    if (net.kind === 'dan') {
+      const taps = danTapNetdevs(net.config, hv.networkQueues)
+      if (taps.length < net.config.devices.length) this.log.warn({ path: net.path }, 'DAN: only host-tap devices are attached; vhost-user devices are skipped')
+      netArgs = tapNetdevArgs(taps)
+      this.log.info({ path: net.path, taps: taps.map((t) => ({ endpoint: t.endpointName, tap: t.ifname, mac: t.mac, mtu: t.mtu })) }, 'DAN network')
+    }
     const img = await buildGuestImages({ progress: false })
     let booted: VmWithAgent
     try {
       booted = await startVmWithAgent(
-        { kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs, smp, memoryMiB: hv.defaultMemory, runDir: this.opts.runDir },
+        { kernel: img.kernel, initrd: img.initramfs, rootfs: img.rootfs, smp, memoryMiB: hv.defaultMemory, runDir: this.opts.runDir, extraArgs: netArgs },
         { agentDeadlineMs: AGENT_READY_MS, logger: this.log },
       )
     } catch (e) {
