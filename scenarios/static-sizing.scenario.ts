@@ -117,6 +117,13 @@ scenario(
       expect(shimQemus()).toEqual([])
     })
 
+    test('default_memory = 0 and no limit → no error: QEMU\'s config adjust turns 0 into 128 MiB before sizing (spec §12 table)', async () => {
+      writeConfig({ default_vcpus: '1', default_memory: '0', overhead_vcpus: '0.5', overhead_memory: '64' })
+      const m = await measure('zero-default', [])
+      expect(m).toEqual({ qmpCpus: 1, qmpMemMiB: 128, nproc: '1' })
+      expect(shimQemus()).toEqual([])
+    })
+
     test('default_memory = 0, overhead_memory = 0, CPU-only limit → the exact 0 MiB error reaches ctr; no qemu is started', async () => {
       // With no limit at all QEMU's adjust turns default_memory 0 into 128 MiB (spec §12 table), so
       // the 0 MiB result needs a limit that contributes no memory and a zero overhead_memory.
