@@ -1,7 +1,7 @@
 // bench/mount: in one guest, 8 dm-verity EROFS layers of one GPT+VMDK disk set up concurrently (the
 // default, upstream's join-all) vs one after another (debug storage option
-// X-kataref.layer-concurrency=1, same code path), each with the blocking syscalls inline on the agent's
-// thread (default) and on 4 worker threads (X-kataref.blocking-threads=on), interleaved in one run. Figures come from the agent's own log line
+// X-kataref.layer-concurrency=1, same code path), each with the expensive DM ioctls on 4 worker threads
+// (default) and inline on the agent's thread (X-kataref.blocking-threads=off), interleaved in one run. Figures come from the agent's own log line
 // ("multi-layer erofs rootfs mounted": layersMs = the concurrent section, totalMs = the whole group),
 // plus the CreateContainer round trip seen from the host. Prints medians and the ratio; never asserts.
 // Run: npm run bench -- mount [rounds]   (or: node --import tsx bench/mount/mount.bench.ts [rounds])
@@ -20,8 +20,8 @@ export async function main(rounds = 5): Promise<void> {
     try {
       const { pciPath } = await findGuestDisk(guest, disk.serial)
       await guest.agent.agent.createSandbox({ sandboxId: 'sb-bench-mount' }, T)
-      type Mode = 'concurrent' | 'sequential' | 'concurrent-threads' | 'sequential-threads'
-      const MODES: Mode[] = ['concurrent', 'sequential', 'concurrent-threads', 'sequential-threads']
+      type Mode = 'concurrent' | 'sequential' | 'concurrent-inline' | 'sequential-inline'
+      const MODES: Mode[] = ['concurrent', 'sequential', 'concurrent-inline', 'sequential-inline']
       const runs = Object.fromEntries(MODES.map((m) => [m, { layers: [] as number[], total: [] as number[], rpc: [] as number[] }])) as Record<Mode, { layers: number[]; total: number[]; rpc: number[] }>
       let n = 0
       for (let r = 0; r < rounds + 1; r++) {
@@ -31,7 +31,7 @@ export async function main(rounds = 5): Promise<void> {
           const cid = `bench-${++n}`
           const storages = multiLayerStorages(disk.summary, { cid, pciPath, extra: (i) => (i !== 0 ? [] : [
             ...(mode.startsWith('sequential') ? ['X-kataref.layer-concurrency=1'] : []),
-            ...(mode.endsWith('-threads') ? ['X-kataref.blocking-threads=on'] : []),
+            ...(mode.endsWith('-inline') ? ['X-kataref.blocking-threads=off'] : []),
           ]) })
           const t0 = performance.now()
           await guest.agent.agent.createContainer({ containerId: cid, storages, OCI: rootfsOci(guestRootfsMountPoint(cid)) }, T)
@@ -56,9 +56,9 @@ export async function main(rounds = 5): Promise<void> {
         ['whole group (incl. overlay), sequential', `${median(s.total).toFixed(0)} ms`, list(s.total)],
         ['CreateContainer round trip, concurrent', `${median(c.rpc).toFixed(0)} ms`, list(c.rpc)],
         ['CreateContainer round trip, sequential', `${median(s.rpc).toFixed(0)} ms`, list(s.rpc)],
-        ['syscalls on 4 worker threads: concurrent', `${median(runs['concurrent-threads'].layers).toFixed(0)} ms`, list(runs['concurrent-threads'].layers)],
-        ['syscalls on 4 worker threads: sequential', `${median(runs['sequential-threads'].layers).toFixed(0)} ms`, list(runs['sequential-threads'].layers)],
-        ['ratio concurrent / sequential, worker threads', (median(runs['concurrent-threads'].layers) / median(runs['sequential-threads'].layers)).toFixed(2), 'opt-in: KATAREF_BLOCKING_THREADS=N'],
+        ['syscalls inline: concurrent', `${median(runs['concurrent-inline'].layers).toFixed(0)} ms`, list(runs['concurrent-inline'].layers)],
+        ['syscalls inline: sequential', `${median(runs['sequential-inline'].layers).toFixed(0)} ms`, list(runs['sequential-inline'].layers)],
+        ['ratio concurrent / sequential, inline', (median(runs['concurrent-inline'].layers) / median(runs['sequential-inline'].layers)).toFixed(2), 'KATAREF_BLOCKING_THREADS=0'],
         ['guest', `${guest.vm.accel}`, `kernel ${guest.kernelVersion}, ${process.env.KATAREF_ACCEL ?? 'default'} accel`],
       ])
     } finally {

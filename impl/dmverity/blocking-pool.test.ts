@@ -22,8 +22,9 @@ describe('BlockingPool (syscalls on worker threads, errno per thread)', () => {
     }
   })
 
-  it('the shared pool is off by default and sized by KATAREF_BLOCKING_THREADS', () => {
-    expect(blockingThreadsFromEnv({})).toBe(0)
+  it('the shared pool has 4 workers by default, sized by KATAREF_BLOCKING_THREADS, 0 = inline', () => {
+    expect(blockingThreadsFromEnv({})).toBe(4)
+    expect(blockingThreadsFromEnv({ KATAREF_BLOCKING_THREADS: '0' })).toBe(0)
     expect(blockingThreadsFromEnv({ KATAREF_BLOCKING_THREADS: '3' })).toBe(3)
     expect(blockingThreadsFromEnv({ KATAREF_BLOCKING_THREADS: 'x' })).toBe(0)
     expect(sharedBlockingPool(0)).toBeUndefined()

@@ -15,8 +15,9 @@ export class StorageRequestError extends KatarefError {}
 
 /** Debug-only (with --failpoints): `X-kataref.layer-concurrency=N` sets up at most N lowers at once (bench/mount). */
 export const LAYER_CONCURRENCY_OPTION = 'X-kataref.layer-concurrency='
-/** Debug-only (with --failpoints): DM ioctls and mounts of this request on worker threads (default: inline). */
+/** Debug-only (with --failpoints): this request's DM ioctls on worker threads (`on`, the default) or inline (`off`), for bench/mount. */
 export const BLOCKING_THREADS_OPTION = 'X-kataref.blocking-threads=on'
+export const INLINE_SYSCALLS_OPTION = 'X-kataref.blocking-threads=off'
 
 function layerConcurrencyOption(storages: readonly StorageLike[]): number | undefined {
   for (const s of storages) {
@@ -97,10 +98,11 @@ export class AgentStorages {
       }
       const limit = layerConcurrencyOption(storages)
       if (limit !== undefined) env = { ...env, layerConcurrency: limit }
-      // Debug-only A/B for bench/mount: the real guest seams with the syscalls on 4 worker threads.
-      if (this.realGuestEnv && storages.some((s) => s.options.includes(BLOCKING_THREADS_OPTION))) {
-        const threaded = createGuestStorageEnv({ logger: this.log, devmapper: this.env.devmapper, blockingThreads: 4 })
-        env = { ...env, dm: threaded.dm, mounter: threaded.mounter }
+      // Debug-only A/B for bench/mount: the real guest seams with the syscalls on 4 worker threads or inline.
+      const threads = storages.some((s) => s.options.includes(INLINE_SYSCALLS_OPTION)) ? 0 : storages.some((s) => s.options.includes(BLOCKING_THREADS_OPTION)) ? 4 : undefined
+      if (this.realGuestEnv && threads !== undefined) {
+        const alt = createGuestStorageEnv({ logger: this.log, devmapper: this.env.devmapper, blockingThreads: threads })
+        env = { ...env, dm: alt.dm, mounter: alt.mounter }
       }
     } else if (storages.some((s) => s.options.some((o) => o.startsWith(FAILPOINT_OPTION)))) {
       this.log.warn({ cid }, `${FAILPOINT_OPTION} ignored: agent not started with --failpoints`)

@@ -14,7 +14,7 @@ export interface GuestStorageEnvOptions {
   /** Default: KATAREF_USE_DEVMAPPER (on unless `0`). */
   devmapper?: boolean
   runDir?: string
-  /** Worker threads for blocking syscalls (default KATAREF_BLOCKING_THREADS, else 0 = inline). */
+  /** Worker threads for blocking syscalls (default KATAREF_BLOCKING_THREADS, else 4; 0 = inline). */
   blockingThreads?: number
 }
 
@@ -23,8 +23,8 @@ export function createGuestStorageEnv(opts: GuestStorageEnvOptions = {}): Storag
   const pool = size > 0 ? () => sharedBlockingPool(size) : undefined
   return {
     logger: opts.logger ?? nullLogger,
-    // DM ioctls and mount(2) inline by default; on worker threads (upstream: spawn_blocking) with
-    // `blockingThreads: N` or KATAREF_BLOCKING_THREADS=N (see blocking-pool.ts for why not by default).
+    // The expensive DM ioctls on worker threads (upstream: spawn_blocking) unless `blockingThreads: 0`
+    // or KATAREF_BLOCKING_THREADS=0 (see blocking-pool.ts for the measurements).
     // Only the two expensive DM ioctls go to the workers (measured in the guest: CREATE 18-34 ms,
     // TABLE_LOAD 12-28 ms — add_disk, the verity target's workqueue — resume ~4 ms, STATUS ~2 ms, mount ~1 ms).
     dm: new KoffiDmBackend(DM_CONTROL_PATH, pool, new Set([DM_DEV_CREATE, DM_TABLE_LOAD])),
