@@ -1,7 +1,7 @@
 // End to end with the real containerd 1.6 (protocols.md §4): a private containerd (scratch root/state/
 // socket, CRI off) runs `ctr run --runtime io.containerd.kataref.v2` against our shim binary, which
 // boots one QEMU guest per container and drives the agent. Image built locally and imported (§4.2).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
@@ -10,22 +10,12 @@ import { release } from 'node:os'
 import { afterAll, beforeAll } from 'vitest'
 import { scenario, test, expect } from '../harness/scenario.ts'
 import { buildGuestImages } from '../images/guest/index.ts'
-import { buildBusyboxImage, IMAGE, RUNTIME, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
+import { buildBusyboxImage, IMAGE, RUNTIME, shimQemus, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
 
 let dir: string
 let cd: PrivateContainerd | undefined
 const shimSockets = () => (existsSync('/run/containerd/s') ? readdirSync('/run/containerd/s') : [])
 let socketsBefore: string[] = []
-/** QEMU processes of shim sandboxes (their run dirs are `<tmp>/kataref-shim-<hash>`). */
-const shimQemus = () =>
-  readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8')
-      return cmd.startsWith('qemu-system') && cmd.includes('kataref-shim-')
-    } catch {
-      return false
-    }
-  })
 
 scenario(
   {

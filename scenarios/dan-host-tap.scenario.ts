@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll } from 'vitest'
 import { scenario, test, expect } from '../harness/scenario.ts'
-import { buildBusyboxImage, IMAGE, RUNTIME, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
+import { buildBusyboxImage, IMAGE, RUNTIME, shimQemus, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
 
 const REPO_CONFIG = resolve(fileURLToPath(new URL('.', import.meta.url)), '../config/configuration-kataref.toml')
 const TAP = 'krdan0'
@@ -20,15 +20,6 @@ let dir: string
 let cd: PrivateContainerd | undefined
 
 const tapExists = () => readdirSync('/sys/class/net').includes(TAP)
-const shimQemus = () =>
-  readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8')
-      return cmd.startsWith('qemu-system') && cmd.includes('kataref-shim-')
-    } catch {
-      return false
-    }
-  })
 
 scenario(
   {

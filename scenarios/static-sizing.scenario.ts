@@ -3,14 +3,14 @@
 // shim boots is read back over its QMP socket (`<tmp>/kataref-shim-<hash>/qmp.sock`, main.ts
 // vmRunDir) with query-cpus-fast / query-memory-size-summary, and `nproc` runs in the guest.
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll } from 'vitest'
 import { scenario, test, expect } from '../harness/scenario.ts'
 import { connectQmpSocket } from '../impl/runtime/hypervisor/qemu/qmp/index.ts'
-import { buildBusyboxImage, IMAGE, RUNTIME, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
+import { buildBusyboxImage, IMAGE, RUNTIME, shimQemus, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
 
 const REPO_CONFIG = resolve(fileURLToPath(new URL('.', import.meta.url)), '../config/configuration-kataref.toml')
 const MiB = 1024 * 1024
@@ -30,16 +30,6 @@ function writeConfig(values: Record<string, string>): void {
   writeFileSync(confFile, text)
 }
 
-/** QEMU processes of shim sandboxes (their run dirs are `<tmp>/kataref-shim-<hash>`). */
-const shimQemus = () =>
-  readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8')
-      return cmd.startsWith('qemu-system') && cmd.includes('kataref-shim-')
-    } catch {
-      return false
-    }
-  })
 
 /** The shim's VM run dir for a single-container sandbox in the `default` namespace (main.ts vmRunDir). */
 const runDirOf = (id: string) => join(tmpdir(), `kataref-shim-${createHash('sha256').update(`default/${id}`).digest('hex').slice(0, 16)}`)

@@ -3,7 +3,7 @@
 // archive: deterministic layer tar of busybox-static + applet links) and imported with ctr.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -109,4 +109,18 @@ export async function startContainerd(dir: string, opts: { env?: Record<string, 
       await run('sh', ['-c', `grep ' ${dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l`]).catch(() => {})
     },
   }
+}
+
+/** pids of QEMU processes that belong to shim sandboxes (their run dirs are `<tmp>/kataref-shim-<hash>`). */
+export function shimQemus(): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8')
+        return cmd.startsWith('qemu-system') && cmd.includes('kataref-shim-')
+      } catch {
+        return false
+      }
+    })
 }

@@ -38,6 +38,10 @@ export interface ConnectOptions {
 }
 
 const CONSOLE_TAIL_LINES = 40
+/** Pause between readiness attempts. */
+const RETRY_MS = 100
+/** Below this much time left, another Check attempt is not worth making. */
+const MIN_ATTEMPT_MS = 50
 
 export class KataAgent {
   readonly agent: ServiceClient<typeof AgentService>
@@ -60,11 +64,12 @@ export class KataAgent {
     let lastError = 'no attempt made'
     let client: TtrpcClient | undefined
     try {
-      while (Date.now() < deadline) {
+      // An attempt with only a sliver of time left would just time out and hide the real last error.
+      while (deadline - Date.now() >= MIN_ATTEMPT_MS) {
         opts.signal?.throwIfAborted()
         try {
           if (!client) client = new TtrpcClient(await opts.dialer.dial(opts.signal), { logger: log })
-          const remaining = Math.max(1, Math.min(checkTimeoutMs, deadline - Date.now()))
+          const remaining = Math.min(checkTimeoutMs, deadline - Date.now())
           const res = await client.call(Health, 'check', {}, { timeoutMs: remaining, signal: opts.signal })
           if (res.status === HealthCheckResponse_ServingStatus.SERVING) {
             log.info({ address: opts.dialer.address, readyMs: Date.now() - started }, 'agent ready')
@@ -73,6 +78,7 @@ export class KataAgent {
             return ready
           }
           lastError = `health status ${res.status}`
+          await sleep(Math.min(RETRY_MS, Math.max(0, deadline - Date.now())))
         } catch (e) {
           lastError = errorMessage(e)
           // A timed-out Check leaves the connection usable (the late answer is dropped);
@@ -81,7 +87,7 @@ export class KataAgent {
             client.close()
             client = undefined
           }
-          await sleep(Math.min(100, Math.max(0, deadline - Date.now())))
+          await sleep(Math.min(RETRY_MS, Math.max(0, deadline - Date.now())))
         }
       }
     } finally {
