@@ -4,6 +4,7 @@
 // Hugepage emptyDirs are always recreated in the guest (e191c5b716), whatever the mode.
 import { posix } from 'node:path'
 import { InvalidInputError } from '../../types/errors.ts'
+import type { StorageEntry } from '../resource/rootfs/storage.ts'
 
 export const K8S_EMPTY_DIR = 'kubernetes.io~empty-dir'
 export const EPHEMERAL_GUEST_DIR = '/run/kata-containers/sandbox/ephemeral'
@@ -16,15 +17,8 @@ export interface OciMount {
   options: string[]
 }
 
-/** agent.proto Storage with protobuf-es field names. */
-export interface Storage {
-  driver: string
-  driverOptions: string[]
-  source: string
-  fstype: string
-  options: string[]
-  mountPoint: string
-}
+/** agent.proto Storage with protobuf-es field names (one definition for the runtime). */
+export type Storage = StorageEntry
 
 /**
  * runtime-rs `is_empty_dir`: component based (`//`, `/./`, trailing `/` collapse); the parent's
