@@ -1,7 +1,7 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   COPY_FILE_CHUNK_SIZE, copyFileRequests, copyTreeRequests, DEFAULT_COPY_DIR_MODE, emptyDirMedium, emptyDirMountType, emptyDirVolume,
   guestPullRootfsMount, isEmptyDir, isEmptyDirGo, kataVirtualVolumeOption, type OciMount, parsePageSize, parseProcMounts,
@@ -94,6 +94,7 @@ describe('CopyFile request construction (§4)', () => {
   })
   it('readCopyTree: lstat walk of a real directory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kataref-copy-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     mkdirSync(join(dir, 'sub'))
     writeFileSync(join(dir, 'sub', 'f'), 'hello')
     chmodSync(join(dir, 'sub', 'f'), 0o640)

@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'smol-toml'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import {
   AGENT_KEYS, ConfigError, configShow, DEFAULT_CONFIG_SEARCH_PATHS, defaultHypervisorConfig, defaultRuntimeConfig,
   expectedTypeName, FACTORY_KEYS, formatEffectiveConfig, formatF32, HYPERVISOR_KEYS, type KeySpec, loadConfiguration,
@@ -212,6 +212,7 @@ describe('shipped config/configuration-kataref.toml (QEMU profile, §6.3 / §11)
 
 describe('file selection', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kataref-config-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
   const a = join(dir, 'a.toml')
   const b = join(dir, 'b.toml')
   writeFileSync(a, '[hypervisor.qemu]\ndefault_memory = 512\n')

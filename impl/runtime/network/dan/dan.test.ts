@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfiguration, parseConfiguration } from '../../../types/config/index.ts'
 import {
   danConfigPath, DanConfigError, danEndpoints, danTapNetdevs, loadDanConfig, parseDanConfig, randomGuestMac, sandboxNetworkPlan,
@@ -132,6 +132,7 @@ describe('malformed files: error names file and field', () => {
 
 describe('loading from dan_conf', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kataref-dan-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'abc.json'), JSON.stringify(minimalTap))
   writeFileSync(join(dir, 'bad.json'), '{"devices": {}}')
   it('present → DAN plan: no netns, interfaces from the file, no rescans', () => {

@@ -1,6 +1,7 @@
 // Shared set-up for the hotplug unit tests and the unplug bench: a connected QmpClient on a
 // scripted FakeQmpPeer, a BlockHotplugContext, and throwaway source files.
 import fs from 'node:fs'
+import { afterAll } from 'vitest'
 import os from 'node:os'
 import path from 'node:path'
 import { FakeQmpPeer } from '../qmp/fake-qmp-peer.ts'
@@ -25,8 +26,11 @@ export async function fakeHarness(opts: Partial<Omit<BlockHotplugContext, 'qmp'>
   return { peer, qmp, ctx, close: () => qmp.close() }
 }
 
+/** A temp dir removed again after the test file that made it (call at file or describe level). */
 export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'kataref-hotplug-'))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kataref-hotplug-'))
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
 }
 
 export function tempFile(dir: string, name: string, bytes = 1 << 20): string {
