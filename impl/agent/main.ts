@@ -121,14 +121,18 @@ export async function main(argv: string[]): Promise<number> {
       devmapper: devmapperEnabled(), failpoints: values.failpoints ?? false,
     })
     const agent = await startAgent(endpoint, config)
-    const onSignal = (sig: NodeJS.Signals) => {
-      agent.logger.info({ signal: sig }, 'stopping')
-      void agent.stop()
-    }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    // A virtio-serial read can stay blocked in the threadpool while a host is connected, so `done`
+    // may never resolve after a signal: return once stop() has released what the agent holds.
+    const stopped = new Promise<void>((resolve) => {
+      const onSignal = (sig: NodeJS.Signals) => {
+        agent.logger.info({ signal: sig }, 'stopping')
+        void agent.stop().finally(resolve)
+      }
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+    })
     try {
-      await agent.done
+      await Promise.race([agent.done, stopped])
     } finally {
       if (tempRoot) await rm(tempRoot, { recursive: true, force: true })
     }
