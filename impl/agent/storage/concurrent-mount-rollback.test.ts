@@ -6,7 +6,7 @@ import { DmCmd, errorChain } from '../../dmverity/index.ts'
 import { MultiLayerErofsError, type MultiLayerStep } from './multi-layer-errors.ts'
 import { CONCURRENT_MOUNT_FAILED } from './multi-layer-erofs.ts'
 import { MultiLayerErofsState } from './multi-layer-state.ts'
-import { erofsLower, ext4Upper, fakeStorageEnv, type FakeStorage } from './fake-storage-context.ts'
+import { NOTHING_LEFT, erofsLower, ext4Upper, fakeStorageEnv, storageLeftovers, type FakeStorage } from './fake-storage-context.ts'
 import type { StorageLike } from './storage-context.ts'
 
 const LAYERS = 8
@@ -32,12 +32,7 @@ function world(missingPartition?: number): World {
 }
 
 function expectNothingLeft(w: World) {
-  expect([...w.dm.devices.keys()]).toEqual([])
-  expect([...w.nodes.nodes.keys()].filter((n) => n.startsWith('/dev/mapper/'))).toEqual([])
-  expect([...w.mounter.mounts.keys()]).toEqual([])
-  expect(w.nodes.under('/run')).toEqual([])
-  expect(w.state.containerVerityDevices.size).toBe(0)
-  expect(w.state.groups('c1')).toEqual([])
+  expect(storageLeftovers(w, w.state, 'c1')).toEqual(NOTHING_LEFT)
 }
 
 type Injector = (w: World, k: number) => void

@@ -5,7 +5,7 @@ import { FakeDmBackend, FakeNodeOps } from '../../dmverity/index.ts'
 import { nullLogger } from '../../types/logger.ts'
 import { waitForPath } from './partition-wait.ts'
 import type { Clock, Deadline, DeviceResolver, Mounter, MountRequest, StorageLike } from './storage-context.ts'
-import type { StorageEnv } from './multi-layer-state.ts'
+import type { MultiLayerErofsState, StorageEnv } from './multi-layer-state.ts'
 
 /** Virtual time: sleep advances `now` at once (optionally yielding a macrotask). */
 export class FakeClock implements Clock {
@@ -186,3 +186,17 @@ export function ext4Upper(opts: { source?: string; mountPoint?: string; extra?: 
     options: ['X-kata.multi-layer=true', 'X-kata.overlay-upper', 'nodev', ...(opts.extra ?? [])],
   }
 }
+
+/** What storage work left behind in the fakes for container `cid`; equals NOTHING_LEFT after a full rollback or teardown. */
+export function storageLeftovers(f: FakeStorage, state: MultiLayerErofsState, cid: string) {
+  return {
+    dmDevices: [...f.dm.devices.keys()],
+    mapperNodes: [...f.nodes.nodes.keys()].filter((n) => n.startsWith('/dev/mapper/')),
+    mounts: [...f.mounter.mounts.keys()],
+    runNodes: f.nodes.under('/run'),
+    containerVerityDevices: state.containerVerityDevices.size,
+    groups: state.groups(cid),
+  }
+}
+
+export const NOTHING_LEFT: ReturnType<typeof storageLeftovers> = { dmDevices: [], mapperNodes: [], mounts: [], runNodes: [], containerVerityDevices: 0, groups: [] }

@@ -4,7 +4,7 @@ import { MultiLayerErofsError } from './multi-layer-errors.ts'
 import { CONCURRENT_MOUNT_FAILED, allSettledLimited, handleMultiLayerErofsGroup } from './multi-layer-erofs.ts'
 import { classifyMultiLayerGroup, partitionPath } from './multi-layer-options.ts'
 import { MultiLayerErofsState } from './multi-layer-state.ts'
-import { erofsLower, ext4Upper, fakeStorageEnv } from './fake-storage-context.ts'
+import { NOTHING_LEFT, erofsLower, ext4Upper, fakeStorageEnv, storageLeftovers } from './fake-storage-context.ts'
 import { devmapperEnabled, type StorageLike } from './storage-context.ts'
 import { parseMountOptions } from './mount-options.ts'
 
@@ -22,12 +22,7 @@ function world(opts: { devmapper?: boolean; partitions?: number[] } = {}) {
 }
 
 function expectNothingLeft(w: ReturnType<typeof world>) {
-  expect([...w.dm.devices.keys()]).toEqual([])
-  expect([...w.nodes.nodes.keys()].filter((n) => n.startsWith('/dev/mapper/'))).toEqual([])
-  expect([...w.mounter.mounts.keys()]).toEqual([])
-  expect(w.nodes.under('/run')).toEqual([])
-  expect(w.state.containerVerityDevices.size).toBe(0)
-  expect(w.state.groups('c1')).toEqual([])
+  expect(storageLeftovers(w, w.state, 'c1')).toEqual(NOTHING_LEFT)
 }
 
 async function fails(p: Promise<unknown>): Promise<MultiLayerErofsError> {
