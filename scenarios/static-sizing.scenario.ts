@@ -107,16 +107,31 @@ scenario(
       expect(shimQemus()).toEqual([])
     })
 
-    test('default_memory = 0 and no limit → no error: QEMU\'s config adjust turns 0 into 128 MiB before sizing (spec §12 table)', async () => {
+    test('default_memory = 0 and no limit → the exact 0 MiB error reaches ctr; no qemu is started', async () => {
+      // With static sizing on, kataref keeps a configured 0 (no fallback) rather than QEMU's 128 MiB
+      // adjust default (issue 6 over spec §11), so a sandbox without a memory limit is refused.
       writeConfig({ default_vcpus: '1', default_memory: '0', overhead_vcpus: '0.5', overhead_memory: '64' })
-      const m = await measure('zero-default', [])
-      expect(m).toEqual({ qmpCpus: 1, qmpMemMiB: 128, nproc: '1' })
+      const logBefore = cd!.log().length
+      const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', IMAGE, 'zero-default', 'true'])
+      expect(r.code).not.toBe(0)
+      expect(r.stderr).toContain(
+        "failed to setup static resource mgmt config: computed sandbox memory is 0 MiB for hypervisor 'qemu'; set a non-zero memory limit or configure non-zero default_memory/overhead_memory",
+      )
+      expect(cd!.log().slice(logBefore)).not.toContain('"msg":"starting qemu"')
+      expect(shimQemus()).toEqual([])
+      expect(existsSync(join(runDirOf('zero-default'), 'qmp.sock'))).toBe(false)
+      await cd!.ctr(['task', 'delete', '-f', 'zero-default'])
+      await cd!.ctr(['container', 'rm', 'zero-default'])
+    })
+
+    test('default_memory = 0 with a memory limit → overhead + limit (0 is only a missing fallback)', async () => {
+      writeConfig({ default_vcpus: '1', default_memory: '0', overhead_vcpus: '0.5', overhead_memory: '64' })
+      const m = await measure('zero-default-limited', ['--memory-limit', String(256 * MiB)])
+      expect(m).toEqual({ qmpCpus: 1, qmpMemMiB: 320, nproc: '1' })
       expect(shimQemus()).toEqual([])
     })
 
     test('default_memory = 0, overhead_memory = 0, CPU-only limit → the exact 0 MiB error reaches ctr; no qemu is started', async () => {
-      // With no limit at all QEMU's adjust turns default_memory 0 into 128 MiB (spec §12 table), so
-      // the 0 MiB result needs a limit that contributes no memory and a zero overhead_memory.
       writeConfig({ default_vcpus: '1', default_memory: '0', overhead_vcpus: '0.5', overhead_memory: '0' })
       const logBefore = cd!.log().length
       const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', '--cpus', '1', IMAGE, 'zero-mem', 'true'])

@@ -25,12 +25,18 @@ export interface AdjustContext {
   file: string
   host: HostResources
   warnings: string[]
+  /**
+   * `[runtime] static_sandbox_resource_mgmt`. When on, a configured default_memory of 0 is kept:
+   * it means "no memory fallback", and static sizing rejects a sandbox without a memory limit
+   * with the 0 MiB error (kataref issue 6) instead of booting the 128 MiB adjust default.
+   */
+  staticSandboxResourceMgmt?: boolean
 }
 
 /** Adjusts and validates a whole config in place. */
 export function adjustConfig(config: KatarefConfig, ctx: AdjustContext): void {
-  for (const hv of Object.values(config.hypervisor)) adjustHypervisor(hv, ctx)
   const rt = config.runtime
+  for (const hv of Object.values(config.hypervisor)) adjustHypervisor(hv, { ...ctx, staticSandboxResourceMgmt: rt.staticSandboxResourceMgmt })
   const hvNames = Object.keys(config.hypervisor)
   if (rt.hypervisorName === '' && hvNames.length === 1) rt.hypervisorName = hvNames[0]!
   else if (rt.hypervisorName !== '' && !config.hypervisor[rt.hypervisorName]) {
@@ -73,11 +79,15 @@ export function adjustHypervisor(hv: HypervisorConfig, ctx: AdjustContext): void
   if (isQemu && hv.defaultVcpus > QEMU_MAX_VCPUS) throw err('default_vcpus', `Qemu hypervisor supports at most ${QEMU_MAX_VCPUS} vCPUs, got ${hv.defaultVcpus}`)
   if (isQemu && hv.defaultMaxvcpus > QEMU_MAX_VCPUS) throw err('default_maxvcpus', `Qemu hypervisor supports at most ${QEMU_MAX_VCPUS} vCPUs, got ${hv.defaultMaxvcpus}`)
 
-  // MemoryInfo.
-  if (hv.defaultMemory === 0 && MEMORY_DEFAULTED.includes(hv.name)) hv.defaultMemory = DEFAULT_GUEST_MEMORY_MIB
-  if (hv.defaultMemory > memoryMiB) hv.defaultMemory = memoryMiB
-  if (hv.defaultMemory === 0) throw err('default_memory', 'Configured memory size for guest VM is zero')
-  if (isQemu && hv.defaultMemory < QEMU_MIN_MEMORY_MIB) throw err('default_memory', `Qemu hypervisor has minimal memory limitation ${QEMU_MIN_MEMORY_MIB}`)
+  // MemoryInfo. Deviation (issue 6 over spec §11): with static sizing on, 0 stays 0 and is
+  // judged per sandbox by applyInitialSize (limit + overhead, else the 0 MiB error).
+  const keepZero = hv.defaultMemory === 0 && ctx.staticSandboxResourceMgmt === true
+  if (!keepZero) {
+    if (hv.defaultMemory === 0 && MEMORY_DEFAULTED.includes(hv.name)) hv.defaultMemory = DEFAULT_GUEST_MEMORY_MIB
+    if (hv.defaultMemory > memoryMiB) hv.defaultMemory = memoryMiB
+    if (hv.defaultMemory === 0) throw err('default_memory', 'Configured memory size for guest VM is zero')
+    if (isQemu && hv.defaultMemory < QEMU_MIN_MEMORY_MIB) throw err('default_memory', `Qemu hypervisor has minimal memory limitation ${QEMU_MIN_MEMORY_MIB}`)
+  }
   if (hv.defaultMaxmemory === 0 || hv.defaultMaxmemory > memoryMiB) hv.defaultMaxmemory = memoryMiB
 
   // BlockDeviceInfo.

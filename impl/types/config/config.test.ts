@@ -118,6 +118,15 @@ describe('adjust / validate (§11)', () => {
       `${FILE}: [hypervisor.qemu] default_memory: Qemu hypervisor has minimal memory limitation 64`)
     expect(qemu('default_memory = 64').defaultMemory).toBe(64)
   })
+  it('kataref deviation (issue 6): static_sandbox_resource_mgmt keeps default_memory 0 (no fallback) instead of 128', () => {
+    const on = load('[runtime]\nstatic_sandbox_resource_mgmt = true\n[hypervisor.qemu]\ndefault_memory = 0\n').config
+    expect(on.hypervisor.qemu!.defaultMemory).toBe(0)
+    const off = load('[runtime]\nstatic_sandbox_resource_mgmt = false\n[hypervisor.qemu]\ndefault_memory = 0\n').config
+    expect(off.hypervisor.qemu!.defaultMemory).toBe(128)
+    // Only 0 is special: other values are still clamped and validated with static sizing on.
+    expect(errorOf(() => load('[runtime]\nstatic_sandbox_resource_mgmt = true\n[hypervisor.qemu]\ndefault_memory = 63\n')).message).toContain('minimal memory limitation 64')
+    expect(load('[runtime]\nstatic_sandbox_resource_mgmt = true\n[hypervisor.qemu]\ndefault_memory = 99999\n').config.hypervisor.qemu!.defaultMemory).toBe(16384)
+  })
   it('default_memory 0 for a hypervisor without the 128 MiB default → zero error', () => {
     expect(errorOf(() => load('[hypervisor.remote]\ndefault_memory = 0\n')).message).toContain('Configured memory size for guest VM is zero')
   })

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { defaultHypervisorConfig, type HypervisorConfig, loadConfiguration, makeConfig } from '../../../types/config/index.ts'
+import { defaultHypervisorConfig, type HypervisorConfig, loadConfiguration, makeConfig, parseConfiguration } from '../../../types/config/index.ts'
 import {
   applyInitialSize, bytesToMib, cpusetCount, initialWorkload, PROFILE_OVERHEADS, qemuMemoryArgs, qemuSmpArgs,
   StaticSizingError, workloadFromAnnotations, workloadFromSpec,
@@ -151,6 +151,14 @@ describe('§6.2 applying to the hypervisor section', () => {
     expect(e.message).toContain('set a memory limit or raise overhead_memory')
     // With a memory limit the same profile is fine (upstream CI's `memory: 2Gi` workaround).
     expect(size({ overheadVcpus: f32(0.2), overheadMemory: 32 }, { vcpu: 1, memMb: 2048 }).hv.defaultMemory).toBe(2080)
+  })
+  it('issue 6: static on, configured default_memory 0 (kept by config load), no limit → the exact 0 MiB error; a memory limit sizes it', () => {
+    const file = '/test/configuration.toml'
+    const { config } = parseConfiguration('[runtime]\nstatic_sandbox_resource_mgmt = true\n[hypervisor.qemu]\ndefault_memory = 0\noverhead_memory = 64\n', file, { cpus: 8, memoryMiB: 16384 })
+    expect(sizingError(() => applyInitialSize(config, { vcpu: 0, memMb: 0 })).message).toBe(
+      "failed to setup static resource mgmt config: computed sandbox memory is 0 MiB for hypervisor 'qemu'; set a non-zero memory limit or configure non-zero default_memory/overhead_memory")
+    expect(applyInitialSize(config, { vcpu: 0, memMb: 256 }).config.hypervisor.qemu!.defaultMemory).toBe(320)
+    expect(applyInitialSize(config, { vcpu: 1, memMb: 0 }).config.hypervisor.qemu!.defaultMemory).toBe(64)
   })
   it('upstream-gap 7: remote / rs-fc profiles (no overhead) + CPU-only limit → the 0 MiB error', () => {
     const cfg = makeConfig(defaultHypervisorConfig('remote', { defaultVcpus: 1, defaultMemory: 2048 }), { staticSandboxResourceMgmt: true })
