@@ -153,6 +153,9 @@ failpoints=0
 ${cmdlineVar('devmapper', 'kataref.use_devmapper')}
 ${cmdlineVar('failpoints', 'kataref.agent_failpoints')}
 export KATAREF_USE_DEVMAPPER="$devmapper"
+# libuv's threadpool runs the agent's blocking DM ioctls (koffi .async): one thread per layer of an
+# 8-layer group. libuv reads this once, when the pool starts.
+export UV_THREADPOOL_SIZE=8
 extra=""
 [ "$failpoints" = 1 ] && extra="--failpoints"
 if [ "$enabled" = 0 ] || [ ! -f ${AGENT_GUEST_PATH} ]; then

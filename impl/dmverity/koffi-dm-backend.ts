@@ -1,6 +1,6 @@
 // Real DmBackend: ioctl(2) on /dev/mapper/control through koffi (guest only; the host has no DM).
-// Node opens fds with O_CLOEXEC itself. Calls are synchronous: DM ioctls used here return promptly (resume of a fresh verity device,
-// deferred remove), and a synchronous call is the only way to read errno reliably from koffi.
+// Node opens fds with O_CLOEXEC itself. Cheap ioctls run synchronously on the calling thread; the
+// requests in `pooled` go to the threadpool (blocking-pool.ts), errno included.
 import { closeSync, openSync, constants } from 'node:fs'
 import { DM_CONTROL_PATH, type DmBackend, type DmControl } from './dm-backend.ts'
 import { loadLibc } from './libc.ts'
@@ -9,13 +9,13 @@ import type { BlockingPool } from './blocking-pool.ts'
 export class KoffiDmBackend implements DmBackend {
   readonly kind = 'koffi'
   /**
-   * `pool`: run each ioctl on a worker thread of this pool (upstream's spawn_blocking), so ioctls of
+   * `pool`: run each ioctl on a threadpool thread (upstream's spawn_blocking), so ioctls of
    * different layers overlap; without it, ioctls run synchronously on the calling thread.
    */
   constructor(
     private readonly controlPath = DM_CONTROL_PATH,
     private readonly pool?: () => BlockingPool | undefined,
-    /** Which requests go to the pool (default all); the rest stay inline (a worker round trip costs more than a cheap ioctl). */
+    /** Which requests go to the pool (default all); the rest stay inline (a thread hop costs more than a cheap ioctl). */
     private readonly pooled?: ReadonlySet<number>,
   ) {}
 

@@ -9,6 +9,17 @@ export interface Libc {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): number
   umount2(target: string, flags: number): number
   errno(): number
+  /** The same calls on a libuv threadpool thread (koffi `.async`), with that thread's errno. */
+  async: {
+    ioctl(fd: number, request: number, buf: Buffer): Promise<SyscallResult>
+    mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<SyscallResult>
+    umount2(target: string, flags: number): Promise<SyscallResult>
+  }
+}
+
+export interface SyscallResult {
+  rc: number
+  errno: number
 }
 
 let cached: Promise<Libc> | undefined
@@ -30,12 +41,22 @@ export function loadLibc(): Promise<Libc> {
       const f = lib.func('int __xmknod(int ver, const char *path, uint32_t mode, uint64_t *dev)')
       mknod = (p, m, d) => f(0, p, m, [d]) as number
     }
+    // koffi hands the async callback the errno of the thread that made the call (koffi ≥ 3.2).
+    const onPool = (f: { async: (...a: unknown[]) => void }, ...args: unknown[]) =>
+      new Promise<SyscallResult>((resolve, reject) => {
+        f.async(...args, (err: unknown, rc: number) => (err ? reject(err) : resolve({ rc, errno: rc < 0 ? koffi.errno() : 0 })))
+      })
     return {
       ioctl: (fd, request, buf) => ioctl(fd, request, buf) as number,
       mknod,
       mount: (s, t, f, fl, d) => mount(s, t, f, fl, d) as number,
       umount2: (t, f) => umount2(t, f) as number,
       errno: () => koffi.errno(),
+      async: {
+        ioctl: (fd, request, buf) => onPool(ioctl, fd, request, buf),
+        mount: (src, t, f, fl, d) => onPool(mount, src, t, f, fl, d),
+        umount2: (t, f) => onPool(umount2, t, f),
+      },
     }
   })()
   return cached

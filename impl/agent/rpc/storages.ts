@@ -98,10 +98,10 @@ export class AgentStorages {
       }
       const limit = layerConcurrencyOption(storages)
       if (limit !== undefined) env = { ...env, layerConcurrency: limit }
-      // Debug-only A/B for bench/mount: the real guest seams with the syscalls on 4 worker threads or inline.
-      const threads = storages.some((s) => s.options.includes(INLINE_SYSCALLS_OPTION)) ? 0 : storages.some((s) => s.options.includes(BLOCKING_THREADS_OPTION)) ? 4 : undefined
-      if (this.realGuestEnv && threads !== undefined) {
-        const alt = createGuestStorageEnv({ logger: this.log, devmapper: this.env.devmapper, blockingThreads: threads })
+      // Debug-only A/B for bench/mount: the real guest seams with the blocking syscalls on the threadpool or inline.
+      const onPool = storages.some((s) => s.options.includes(INLINE_SYSCALLS_OPTION)) ? false : storages.some((s) => s.options.includes(BLOCKING_THREADS_OPTION)) ? true : undefined
+      if (this.realGuestEnv && onPool !== undefined) {
+        const alt = createGuestStorageEnv({ logger: this.log, devmapper: this.env.devmapper, syscallsOnThreadpool: onPool })
         env = { ...env, dm: alt.dm, mounter: alt.mounter }
       }
     } else if (storages.some((s) => s.options.some((o) => o.startsWith(FAILPOINT_OPTION)))) {

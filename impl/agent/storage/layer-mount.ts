@@ -41,6 +41,10 @@ export async function waitAndMountLayer(ctx: StorageContext, layer: LowerLayer, 
   const s = layer.storage
   const undo = new Rollback()
   let step: MultiLayerStep = 'resolve'
+  // Wall time per phase, logged with the layer (bench/mount's breakdown; diagnostics only).
+  const t0 = performance.now()
+  const ms: { waitMs?: number; verityMs?: number; mountMs?: number } = {}
+  const since = (t: number) => Math.round((performance.now() - t) * 10) / 10
   try {
     const base = baseDevice ?? (await ctx.devices.resolveBaseDevice(s, deadlineIn(clock, ctx.hotplugTimeoutMs ?? DEFAULT_HOTPLUG_TIMEOUT_MS)))
     const gpt = isGptPartitioned(s)
@@ -59,6 +63,7 @@ export async function waitAndMountLayer(ctx: StorageContext, layer: LowerLayer, 
       device = partitionPath(base, n)
       step = 'partition-wait'
       await ctx.devices.waitForPartition(device, deadlineIn(clock, ctx.partitionTimeoutMs ?? DEFAULT_PARTITION_TIMEOUT_MS))
+      ms.waitMs = since(t0)
       if (verity) {
         step = 'verity-disabled'
         if (!ctx.devmapper) {
@@ -73,6 +78,7 @@ export async function waitAndMountLayer(ctx: StorageContext, layer: LowerLayer, 
           throw new KatarefError('Failed to parse dm-verity options', undefined, {}, { cause: e })
         }
         step = 'create'
+        const tv = performance.now()
         try {
           verityDevice = await createDmverityDevice({ dm: ctx.dm, nodes: ctx.nodes, logger: log, sleep: clock.sleep }, device, info)
         } catch (e) {
@@ -82,12 +88,15 @@ export async function waitAndMountLayer(ctx: StorageContext, layer: LowerLayer, 
         const path = verityDevice.path
         undo.push(`destroy dm-verity device ${path}`, () => destroyPartitionDmverityDevice({ dm: ctx.dm, nodes: ctx.nodes, logger: log, sleep: clock.sleep }, path))
         device = path
+        ms.verityMs = since(tv)
       }
     }
     step = 'mkdir'
     await ctx.nodes.mkdirAll(mountPoint)
     step = 'mount'
+    const tm = performance.now()
     await ctx.mounter.mount({ source: device, target: mountPoint, fstype: 'erofs', flags: MS.RDONLY, data: 'ro' })
+    ms.mountMs = since(tm)
     const steps = undo.take()
     const info: LayerMountInfo = {
       index: layer.index,
@@ -98,7 +107,7 @@ export async function waitAndMountLayer(ctx: StorageContext, layer: LowerLayer, 
       info.verityDevice = verityDevice.path
       info.undoVerity = steps[0]!
     }
-    log.info({ layer: layer.index, device, mountPoint }, 'mounted EROFS layer')
+    log.info({ layer: layer.index, device, mountPoint, ...ms, layerMs: since(t0) }, 'mounted EROFS layer')
     return info
   } catch (e) {
     const failures = await undo.run(log, `layer ${layer.index} rollback`)
