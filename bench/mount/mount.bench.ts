@@ -53,7 +53,7 @@ export async function main(rounds = 5): Promise<void> {
         }
       }
       await guest.agent.agent.destroySandbox({}, T)
-      // The agent's memory after the runs, worker threads included (witness: the debug shell).
+      // The agent's memory after the runs, threadpool included (witness: the debug shell).
       const rss = (await guest.debug.run('grep VmRSS /proc/$(pidof node)/status')).stdout.replace(/\s+/g, ' ').trim()
       const threads = (await guest.debug.run('ls /proc/$(pidof node)/task | wc -l')).stdout.trim()
       const c = runs.concurrent

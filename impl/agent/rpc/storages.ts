@@ -15,7 +15,7 @@ export class StorageRequestError extends KatarefError {}
 
 /** Debug-only (with --failpoints): `X-kataref.layer-concurrency=N` sets up at most N lowers at once (bench/mount). */
 export const LAYER_CONCURRENCY_OPTION = 'X-kataref.layer-concurrency='
-/** Debug-only (with --failpoints): this request's DM ioctls on worker threads (`on`, the default) or inline (`off`), for bench/mount. */
+/** Debug-only (with --failpoints): this request's blocking DM ioctls and mounts on libuv's threadpool (`on`, the default) or inline (`off`), for bench/mount. */
 export const BLOCKING_THREADS_OPTION = 'X-kataref.blocking-threads=on'
 export const INLINE_SYSCALLS_OPTION = 'X-kataref.blocking-threads=off'
 

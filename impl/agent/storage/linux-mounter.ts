@@ -64,7 +64,7 @@ export function shortenOverlayData(data: string): { cwd: string; data: string } 
 }
 
 export class LinuxMounter implements Mounter {
-  /** `pool`: mount/umount on worker threads (never the overlay-with-chdir case, which must stay on this thread). */
+  /** `pool`: mount/umount on threadpool threads (never the overlay-with-chdir case, which must stay on this thread). */
   constructor(private readonly mountInfoPath = '/proc/self/mountinfo', private readonly pool?: () => BlockingPool | undefined) {}
 
   async isMounted(target: string, fstype?: string): Promise<boolean> {
