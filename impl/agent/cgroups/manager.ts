@@ -3,8 +3,9 @@
 // to `<cgroup>/init` when that subcgroup exists on a unified (v2) hierarchy; the check runs at every
 // apply and is never cached. Paths are composed with cgroupDir (leading slashes stripped, never
 // path.resolve). Every write error names the file and the errno.
-import { mkdir, readFile, readdir, rmdir, stat, statfs, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rmdir, statfs, writeFile } from 'node:fs/promises'
 import { KatarefError, Code } from '../../types/errors.ts'
+import { exists } from '../fs-util.ts'
 import { cgroupDir, subcgroupPath, INIT_SUBCGROUP } from './paths.ts'
 import { sharesToWeight, swapV2 } from './convert.ts'
 import type { LinuxResources } from '../../gen/oci_pb.ts'
@@ -48,15 +49,6 @@ export async function detectHierarchy(root: string): Promise<HierarchyMode> {
     if (Number(u.type) === CGROUP2_SUPER_MAGIC) return 'hybrid'
   } catch {}
   return 'legacy'
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /**

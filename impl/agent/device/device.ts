@@ -3,6 +3,7 @@
 // OCI spec update (linux.devices get the guest major/minor of the resolved node).
 import { stat } from 'node:fs/promises'
 import { Code, KatarefError } from '../../types/errors.ts'
+import { exists } from '../fs-util.ts'
 import { blkPciMatcher, mmioBlkMatcher, scsiMatcher, type UeventMatcher } from './matchers.ts'
 import { deviceTreeToPciPath, pcipathToSysfs, rootBusPath } from './pci.ts'
 import type { Uevent } from './matchers.ts'
@@ -85,8 +86,7 @@ export async function resolveDevice(d: DeviceLike, env: DeviceEnv): Promise<Reso
     case 'mmioblk': {
       if (d.vmPath === '') throw new DeviceError('Invalid path for virtio mmio blk device', Code.INVALID_ARGUMENT, { device: d })
       if (!d.vmPath.startsWith('/dev/')) throw new DeviceError(`virtio mmio blk path ${d.vmPath} is not under /dev/`)
-      const exists = await stat(d.vmPath).then(() => true, () => false)
-      if (!exists) {
+      if (!(await exists(d.vmPath))) {
         const ev = await env.waitFor(mmioBlkMatcher(d.vmPath.slice('/dev/'.length)), env.timeoutMs)
         if (`/dev/${ev.devname}` !== d.vmPath) throw new DeviceError(`uevent devname ${ev.devname} differs from ${d.vmPath}`)
       }
