@@ -71,17 +71,8 @@ export function ensureDir(path: string): string {
  */
 export async function atomicEntry(finalPath: string, produce: (tmpPath: string) => Promise<void>): Promise<boolean> {
   if (existsSync(finalPath)) return false
-  const parent = ensureDir(dirname(finalPath))
-  const tmpDir = await mkdtemp(join(parent, `.tmp-${basename(finalPath)}-`))
-  const tmpPath = join(tmpDir, basename(finalPath))
-  const cleanup = (): void => {
-    try {
-      rmSync(tmpDir, { recursive: true, force: true })
-    } catch {
-      /* best effort */
-    }
-  }
-  const unregister = onExitCleanup(cleanup)
+  const tmpDir = await tempDir(dirname(finalPath), `.tmp-${basename(finalPath)}-`)
+  const tmpPath = join(tmpDir.path, basename(finalPath))
   try {
     await produce(tmpPath)
     if (existsSync(finalPath)) return false // another builder won the race; ours is dropped
@@ -95,23 +86,22 @@ export async function atomicEntry(finalPath: string, produce: (tmpPath: string) 
     }
     return true
   } finally {
-    unregister()
-    await rm(tmpDir, { recursive: true, force: true })
+    await tmpDir.done()
   }
 }
 
 /** Makes a scratch folder under the cache (same filesystem as the entries), removed by `done`. */
-export async function scratchDir(cacheDir: string, label: string): Promise<{ path: string; done: () => Promise<void> }> {
-  const parent = ensureDir(join(cacheDir, 'tmp'))
-  const path = await mkdtemp(join(parent, `${label}-`))
-  const cleanup = (): void => {
-    try {
-      rmSync(path, { recursive: true, force: true })
-    } catch {
-      /* best effort */
-    }
-  }
-  const unregister = onExitCleanup(cleanup)
+export function scratchDir(cacheDir: string, label: string): Promise<{ path: string; done: () => Promise<void> }> {
+  return tempDir(join(cacheDir, 'tmp'), `${label}-`)
+}
+
+/**
+ * A fresh folder `<parent>/<prefix>XXXXXX` (parent created if needed), removed by `done`, or on exit
+ * or a signal if `done` never ran (onExitCleanup runs its hooks best effort).
+ */
+async function tempDir(parent: string, prefix: string): Promise<{ path: string; done: () => Promise<void> }> {
+  const path = await mkdtemp(join(ensureDir(parent), prefix))
+  const unregister = onExitCleanup(() => rmSync(path, { recursive: true, force: true }))
   return {
     path,
     done: async () => {
