@@ -50,15 +50,9 @@ export class PciBridgeSlots {
 
   /** Free the slot held by `deviceId` (gap §12.2 fix). Returns where it was, if anywhere. */
   release(deviceId: string): FreeSlot | undefined {
-    for (const [bridgeId, m] of this.bridges) {
-      for (const [slot, id] of m) {
-        if (id === deviceId) {
-          m.delete(slot)
-          return { bridgeId, slot }
-        }
-      }
-    }
-    return undefined
+    const at = this.find(deviceId)
+    if (at) this.bridges.get(at.bridgeId)!.delete(at.slot)
+    return at
   }
 
   /** Where `deviceId` is recorded. */
