@@ -6,6 +6,7 @@
 import { constants as fsc } from 'node:fs'
 import { chmod, chown, lchown, lstat, mkdir, open, rename, rm, symlink, unlink } from 'node:fs/promises'
 import { Code, KatarefError } from '../types/errors.ts'
+import { errnoCode } from './fs-util.ts'
 import { scopedJoin } from './safe-path/index.ts'
 
 export const SHARED_CONTAINERS_DIR = '/run/kata-containers/shared/containers'
@@ -75,15 +76,11 @@ export function relativeToShared(path: string, prefix = SHARED_CONTAINERS_DIR): 
   return stack
 }
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code
-}
-
 async function lstatOrNull(p: string) {
   try {
     return await lstat(p)
   } catch (e) {
-    if (errno(e) === 'ENOENT') return null
+    if (errnoCode(e) === 'ENOENT') return null
     throw e
   }
 }
@@ -138,7 +135,7 @@ export async function copyFile(req: CopyFileRequestLike, target: CopyFileTarget 
     const st = await lstatOrNull(dest)
     if (st && !st.isDirectory()) {
       await unlink(dest).catch((e) => {
-        if (errno(e) !== 'ENOENT' && errno(e) !== 'EISDIR') throw e
+        if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'EISDIR') throw e
       })
     }
     if (!st || !st.isDirectory()) await mkdir(dest, { mode: req.fileMode & 0o777 })

@@ -10,3 +10,8 @@ export async function exists(p: string): Promise<boolean> {
     return false
   }
 }
+
+/** The errno name (`ENOENT`, `EBUSY`, …) of a failed fs call, if it has one. */
+export function errnoCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code
+}

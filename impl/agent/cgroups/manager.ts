@@ -5,7 +5,7 @@
 // path.resolve). Every write error names the file and the errno.
 import { mkdir, readFile, readdir, rmdir, statfs, writeFile } from 'node:fs/promises'
 import { KatarefError, Code } from '../../types/errors.ts'
-import { exists } from '../fs-util.ts'
+import { errnoCode, exists } from '../fs-util.ts'
 import { cgroupDir, subcgroupPath, INIT_SUBCGROUP } from './paths.ts'
 import { sharesToWeight, swapV2 } from './convert.ts'
 import type { LinuxResources } from '../../gen/oci_pb.ts'
@@ -24,16 +24,12 @@ export class CgroupError extends KatarefError {
   }
 }
 
-function errnoOf(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code
-}
-
 /** Writes one cgroup control file; the error names the file, the value and the errno. */
 export async function writeCgroupFile(file: string, value: string, what = `write ${JSON.stringify(value)} to`): Promise<void> {
   try {
     await writeFile(file, value)
   } catch (e) {
-    const errno = errnoOf(e)
+    const errno = errnoCode(e)
     throw new CgroupError(`${what} ${file}: ${errno ?? ''} ${(e as Error).message}`.replace(/\s+/g, ' ').trim(), file, errno, { cause: e })
   }
 }
@@ -109,7 +105,7 @@ export class CgroupfsManager {
       try {
         await mkdir(cur)
       } catch (e) {
-        if (errnoOf(e) !== 'EEXIST') throw new CgroupError(`create cgroup ${cur}: ${errnoOf(e)}`, cur, errnoOf(e), { cause: e })
+        if (errnoCode(e) !== 'EEXIST') throw new CgroupError(`create cgroup ${cur}: ${errnoCode(e)}`, cur, errnoCode(e), { cause: e })
       }
     }
   }
@@ -206,7 +202,7 @@ export class CgroupfsManager {
           await rmdir(dir)
           return
         } catch (e) {
-          const errno = errnoOf(e)
+          const errno = errnoCode(e)
           if (errno === 'ENOENT') return
           if (errno === 'EBUSY' && Date.now() < end) {
             await new Promise((r) => setTimeout(r, 50))
