@@ -1,7 +1,7 @@
 // `DmVerityInfo` (kata-types mount.rs, §11): the dm-verity parameters of one protected block device,
 // as carried in JSON. Old JSON (six fields, also the Go runtime's) still loads: salt absent,
 // hash_type 1, no_superblock false.
-import { InvalidInputError } from '../errors.ts'
+import { errorMessage, InvalidInputError } from '../errors.ts'
 
 export interface DmVerityInfo {
   /** Hash algorithm name, e.g. `sha256` (upstream's confusing name for it). */
@@ -58,7 +58,7 @@ export function parseDmVerityInfo(json: string): DmVerityInfo {
   try {
     v = JSON.parse(json)
   } catch (e) {
-    throw new InvalidInputError(INPUT, `not valid JSON: ${e instanceof Error ? e.message : String(e)}`, {}, { cause: e })
+    throw new InvalidInputError(INPUT, `not valid JSON: ${errorMessage(e)}`, {}, { cause: e })
   }
   return dmVerityInfoFromJson(v)
 }

@@ -2,7 +2,7 @@
 // and the offset of the verity superblock inside the layer file. Parsed as strictly as serde_json
 // would: integers only for hashoffset, no duplicate known keys, bounded size.
 import { readFile, stat } from 'node:fs/promises'
-import { InvalidInputError } from '../errors.ts'
+import { errorMessage, InvalidInputError } from '../errors.ts'
 
 export const DMVERITY_MOUNT_OPTION = 'X-containerd.dmverity'
 export const SIDECAR_MAX_BYTES = 65536
@@ -66,7 +66,7 @@ export function parseDmVeritySidecar(text: string, source = 'dm-verity metadata'
   try {
     value = JSON.parse(text)
   } catch (e) {
-    throw new InvalidInputError(input, `failed to parse dm-verity metadata JSON: ${e instanceof Error ? e.message : String(e)}`, {}, { cause: e })
+    throw new InvalidInputError(input, `failed to parse dm-verity metadata JSON: ${errorMessage(e)}`, {}, { cause: e })
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidInputError(input, 'failed to parse dm-verity metadata JSON: not an object')
   const raw = topLevelRawValues(text)

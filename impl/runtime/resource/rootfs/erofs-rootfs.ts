@@ -8,7 +8,7 @@
 // produced for a single raw layer (§15.4); mixing fsmerge and GPT layers is refused (§15.5).
 import { join } from 'node:path'
 import { stat } from 'node:fs/promises'
-import { InvalidInputError, KatarefError, Code } from '../../../types/errors.ts'
+import { InvalidInputError, KatarefError, Code, errorMessage } from '../../../types/errors.ts'
 import { nullLogger, type Logger } from '../../../types/logger.ts'
 import type { VmdkLayout } from '../../device/device-types.ts'
 import { assembleGptDisk, MERGED_VMDK_FILE, type GptVmdkDisk } from '../../../../images/gpt/index.ts'
@@ -181,7 +181,7 @@ export class ErofsRootfs {
     try {
       dev = await o.devices.attachBlock({ pathOnHost: join(this.containerDir, MERGED_VMDK_FILE), readOnly: true, vmdk })
     } catch (e) {
-      throw new KatarefError(`failed to attach GPT VMDK block device: ${e instanceof Error ? e.message : String(e)}`, Code.INTERNAL, {}, { cause: e })
+      throw new KatarefError(`failed to attach GPT VMDK block device: ${errorMessage(e)}`, Code.INTERNAL, {}, { cause: e })
     }
     this.#recordDevice(dev.deviceId)
     const source = guestSource(driver, dev)
@@ -213,6 +213,6 @@ async function verityOptions(sidecarPath: string, layerPath: string, index: numb
     const sidecar = await readDmVeritySidecar(sidecarPath)
     return await dmVerityPartitionOptions({ sidecar, layerPath, ...(quirks ? { quirks } : {}) })
   } catch (e) {
-    throw new InvalidInputError(`dm-verity metadata file ${sidecarPath}`, `failed to parse dm-verity metadata file ${sidecarPath} for partition ${index}: ${e instanceof Error ? e.message : String(e)}`, { index }, { cause: e })
+    throw new InvalidInputError(`dm-verity metadata file ${sidecarPath}`, `failed to parse dm-verity metadata file ${sidecarPath} for partition ${index}: ${errorMessage(e)}`, { index }, { cause: e })
   }
 }
