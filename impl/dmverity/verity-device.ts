@@ -9,7 +9,7 @@ import { DM_CONTROL_PATH, type DmBackend, type DmControl } from './dm-backend.ts
 import { DmClient } from './dm-client.ts'
 import { dmOptionsDeferredRemoveNoUdev, dmOptionsNoUdev, dmOptionsReadOnlyNoUdev } from './dm-options.ts'
 import { buildDmverityDeviceName, DM_MAPPER_DIR, mapperPath, nameFromMapperPath, validateDmName } from './device-name.ts'
-import { DmVerityError, NodeOpError, errnoOf, errorChain, type VerityStep } from './errors.ts'
+import { DmVerityError, NodeOpError, errnoOf, errorChain, formatErrorChain, type VerityStep } from './errors.ts'
 import type { NodeOps } from './node-ops.ts'
 import type { DmVerityInfo } from './verity-options.ts'
 import { validateVerityTableInput, verityTarget } from './verity-table.ts'
@@ -83,7 +83,7 @@ export async function createDmverityDevice(ctx: DmVerityContext, partitionPath: 
       try {
         await u.run()
       } catch (ue) {
-        rollbackErrors.push(`${u.step}: ${errorChain(ue).join(': ')}`)
+        rollbackErrors.push(`${u.step}: ${formatErrorChain(ue)}`)
         log.warn({ name, err: errorChain(ue) }, `dm-verity create rollback: ${u.step} failed`)
       }
     }

@@ -4,7 +4,7 @@
 // in layer-mount.ts), G3 (failures after the concurrent section) and G4 (upper mount, lower entries).
 import { join, posix } from 'node:path'
 import { nullLogger, type Logger } from '../../types/logger.ts'
-import { errorChain } from '../../dmverity/index.ts'
+import { formatErrorChain } from '../../dmverity/index.ts'
 import { waitAndMountLayer, type LayerMountInfo } from './layer-mount.ts'
 import { MultiLayerErofsError, type MultiLayerStep } from './multi-layer-errors.ts'
 import {
@@ -153,7 +153,7 @@ export async function handleMultiLayerErofsGroup(storages: readonly StorageLike[
     const cause = first.error
     const err = new MultiLayerErofsError(CONCURRENT_MOUNT_FAILED,
       cause instanceof MultiLayerErofsError ? cause.step : 'mount', first.index,
-      { failedLayers: failed.map((f) => f.index), otherErrors: failed.slice(1).map((f) => errorChain(f.error).join(': ')) }, { cause })
+      { failedLayers: failed.map((f) => f.index), otherErrors: failed.slice(1).map((f) => formatErrorChain(f.error)) }, { cause })
     return undoAll(err)
   }
   const verityDevices = layers.filter((l) => l.verityDevice).map((l) => l.verityDevice!)

@@ -2,7 +2,7 @@
 // (`container_verity_devices`, `remove_container_resources`, §11) with kataref's teardown:
 // RemoveContainer unmounts, then destroys that container's verity devices in reverse and removes
 // their nodes; DestroySandbox removes whatever is left — including sandbox-level groups (G5 fixed).
-import { cleanupDmverityDevices, errorChain, listVerityDevices, type DmVerityContext } from '../../dmverity/index.ts'
+import { cleanupDmverityDevices, errorChain, formatErrorChain, listVerityDevices, type DmVerityContext } from '../../dmverity/index.ts'
 import { nullLogger, type Logger } from '../../types/logger.ts'
 import { handleMultiLayerErofsGroup, type MultiLayerErofsRecord, type MultiLayerErofsResult } from './multi-layer-erofs.ts'
 import { isMultiLayerStorage } from './multi-layer-options.ts'
@@ -101,7 +101,7 @@ export class MultiLayerErofsState {
       try {
         await this.destroyVerity(await listVerityDevices(this.dmCtx()), report)
       } catch (e) {
-        report.failures.push(`list dm devices: ${errorChain(e).join(': ')}`)
+        report.failures.push(`list dm devices: ${formatErrorChain(e)}`)
       }
     }
     this.log.info(summary(report), 'multi-layer erofs sandbox resources removed')
@@ -115,7 +115,7 @@ export class MultiLayerErofsState {
           await this.env.mounter.umount(m)
           report.unmounted.push(m)
         } catch (e) {
-          report.failures.push(`umount ${m}: ${errorChain(e).join(': ')}`)
+          report.failures.push(`umount ${m}: ${formatErrorChain(e)}`)
           this.log.warn({ mountPoint: m, err: errorChain(e) }, 'umount failed')
         }
       }
@@ -127,7 +127,7 @@ export class MultiLayerErofsState {
     const failures = await cleanupDmverityDevices(this.dmCtx(), paths)
     const failed = new Set(failures.map((f) => f.path))
     report.destroyedVerityDevices.push(...[...paths].reverse().filter((p) => !failed.has(p)))
-    for (const f of failures) report.failures.push(`destroy ${f.path}: ${errorChain(f.error).join(': ')}`)
+    for (const f of failures) report.failures.push(`destroy ${f.path}: ${formatErrorChain(f.error)}`)
   }
 
   private async removeDirs(records: readonly MultiLayerErofsRecord[], report: TeardownReport): Promise<void> {
@@ -139,7 +139,7 @@ export class MultiLayerErofsState {
           try {
             await this.env.nodes.removeTree(t)
           } catch (e) {
-            report.failures.push(`rm -rf ${t}: ${errorChain(e).join(': ')}`)
+            report.failures.push(`rm -rf ${t}: ${formatErrorChain(e)}`)
           }
         }
       }
@@ -147,7 +147,7 @@ export class MultiLayerErofsState {
         try {
           if (await this.env.nodes.rmdirIfEmpty(d)) report.removedDirs.push(d)
         } catch (e) {
-          report.failures.push(`rmdir ${d}: ${errorChain(e).join(': ')}`)
+          report.failures.push(`rmdir ${d}: ${formatErrorChain(e)}`)
         }
       }
     }

@@ -1,6 +1,6 @@
 // An undo stack: every completed step pushes how to undo itself; `run` undoes in reverse,
 // logs and collects failures, and never throws (the original error is what the caller reports).
-import { errorChain } from '../../dmverity/index.ts'
+import { errorChain, formatErrorChain } from '../../dmverity/index.ts'
 import type { Logger } from '../../types/logger.ts'
 
 export interface UndoStep {
@@ -37,7 +37,7 @@ export class Rollback {
         await step.run()
         log.debug({ step: step.label }, `${what}: undone`)
       } catch (e) {
-        const msg = `${step.label}: ${errorChain(e).join(': ')}`
+        const msg = `${step.label}: ${formatErrorChain(e)}`
         failures.push(msg)
         log.warn({ step: step.label, err: errorChain(e) }, `${what}: undo failed`)
       }
