@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { bundleAgent, DEFAULT_AGENT_ENTRY } from './agent-bundle.ts'
 import { defaultCacheDir, ensureDir, silentProgress, stderrProgress, type Progress } from './cache.ts'
-import { buildBareInitramfs, buildInitramfs, findBusybox } from './initramfs.ts'
+import { buildBareInitramfs, buildInitramfs, findBusybox, moduleGuestName } from './initramfs.ts'
 import { bootableKernel, GUEST_MODULES, moduleLoadOrder, resolveKernel, type KernelFormat } from './kernel.ts'
 import { buildRootfs, findExecutable } from './rootfs.ts'
 
@@ -103,7 +103,7 @@ export async function buildGuestImages(opts: BuildGuestImagesOptions = {}): Prom
     rootfs: rootfs.path,
     kernelVersion: kernel.version,
     bareInitramfs: bare.path,
-    modules: order.map((m) => m.replace(/^.*\//, '').replace(/\.ko(\.(xz|zst|gz))?$/, '.ko')),
+    modules: order.map(moduleGuestName),
     hasAgent: agentBundle !== undefined,
     cached: { kernel: kernel.cached, initramfs: initramfs.cached, bareInitramfs: bare.cached, rootfs: rootfs.cached },
     hashes: { initramfs: initramfs.hash, bareInitramfs: bare.hash, rootfs: rootfs.hash },
