@@ -37,14 +37,9 @@ export function registerAgentServices(server: TtrpcServer, deps: AgentServiceDep
       })
       return {}
     },
-    destroySandbox: async () => {
-      logger.info({ sandboxId: sandbox.id }, 'DestroySandbox')
-      await sandbox.destroySandbox()
-      return {}
-    },
     getGuestDetails: async (req) => getGuestDetails({ memBlockSize: req.memBlockSize, memHotplugProbe: req.memHotplugProbe }, deps.storageHandlers ?? []),
-    // Containers, processes and CopyFile (issue 5); their CreateContainer/RemoveContainer/DestroySandbox
-    // wrap the storage side of the sandbox (called first on create, last on remove).
+    // Containers, processes, CopyFile and DestroySandbox (issue 5); their CreateContainer/RemoveContainer/
+    // DestroySandbox wrap the storage side of the sandbox (called first on create, last on remove).
     ...containerServiceHandlers({ sandbox, logger }),
     // A VM from a template carries the template's RNG state and clock: the runtime reseeds and syncs.
     ...guestSyncHandlers({ logger }),
