@@ -2,7 +2,7 @@
 // [add-fd…] → blockdev-add (format node over protocol node) → device_add (per driver),
 // with `deviceAddWithRollback` undoing the node on device_add failure.
 import { errorMessage } from '../../../../types/errors.ts'
-import { nullLogger } from '../../../../types/logger.ts'
+import { nullLogger, type Logger } from '../../../../types/logger.ts'
 import type { BlockDeviceDriver, VmdkLayout } from '../../../device/device-types.ts'
 import { blockNodeName } from '../../../device/block-index-allocator.ts'
 import { blockFdOpaque } from './block-fdsets.ts'
@@ -66,6 +66,12 @@ export function blockdevAddArgs(nodeName: string, filename: string, isRegularFil
   return fmt
 }
 
+/** `blockdev-del` the node, then `remove-fd` its fdsets (the rollback of steps 2–3). */
+async function deleteNode(ctx: BlockHotplugContext, node: string, log: Logger): Promise<void> {
+  await ctx.qmp.execute('blockdev-del', { 'node-name': node })
+  await ctx.fdsets.removeAll(ctx.qmp, node, log)
+}
+
 /**
  * `device_add`; on failure `blockdev-del {node-name}` (warning only if that fails; on success
  * the node's fdsets are removed) and the original error is returned as `device_add <err>`.
@@ -76,8 +82,7 @@ export async function deviceAddWithRollback(ctx: BlockHotplugContext, nodeName: 
     await ctx.qmp.execute('device_add', args)
   } catch (addErr) {
     try {
-      await ctx.qmp.execute('blockdev-del', { 'node-name': nodeName })
-      await ctx.fdsets.removeAll(ctx.qmp, nodeName, log)
+      await deleteNode(ctx, nodeName, log)
     } catch (delErr) {
       log.warn({ nodeName, err: errorMessage(delErr) }, 'rollback blockdev-del after failed device_add failed')
     }
@@ -143,20 +148,16 @@ async function plugScsi(ctx: BlockHotplugContext, r: BlockHotplugRequest, node: 
 async function plugCcw(ctx: BlockHotplugContext, r: BlockHotplugRequest, node: string, common: Record<string, unknown>): Promise<BlockHotplugResult> {
   const log = ctx.logger ?? nullLogger
   // Cleanup before a CCW-side failure: the blockdev-del error, if any, is what the caller gets (gap §12.4, mirrored).
-  const dropNode = async (): Promise<void> => {
-    await ctx.qmp.execute('blockdev-del', { 'node-name': node })
-    await ctx.fdsets.removeAll(ctx.qmp, node, log)
-  }
   const ccw = ctx.ccw
   if (!ccw) {
-    await dropNode()
+    await deleteNode(ctx, node, log)
     throw new HotplugError('CCW subchannel not available for virtio-blk-ccw hotplug', { nodeName: node })
   }
   let slot: number
   try {
     slot = ccw.addDevice(node)
   } catch (e) {
-    await dropNode()
+    await deleteNode(ctx, node, log)
     throw HotplugError.wrap('CCW subchannel add_device failed', e, { nodeName: node })
   }
   const args: Record<string, unknown> = { driver: 'virtio-blk-ccw', ...common, id: node, devno: ccw.devno(slot) }
@@ -186,8 +187,7 @@ async function plugPci(ctx: BlockHotplugContext, r: BlockHotplugRequest, node: s
   const free = await findFreeSlot(ctx)
   if (!free) {
     try {
-      await ctx.qmp.execute('blockdev-del', { 'node-name': node })
-      await ctx.fdsets.removeAll(ctx.qmp, node, log)
+      await deleteNode(ctx, node, log)
     } catch (e) {
       log.warn({ nodeName: node, err: errorMessage(e) }, 'blockdev-del after no free PCI slot failed')
     }
