@@ -8,7 +8,7 @@ const dindEntrypoint = (cg: string) =>
 
 async function probeAndExec(guest: RealGuest, cid: string, cpath: string) {
   const cg = `/sys/fs/cgroup/${cpath.replace(/^\/+/, '')}`
-  await createAndStart(guest, cid, ['sleep', '1000'], { cgroupsPath: cpath.startsWith('/') || cpath.includes(':') ? cpath : cpath })
+  await createAndStart(guest, cid, ['sleep', '1000'], { cgroupsPath: cpath })
   const init = await nsInitPid(guest, await cgroupProcs(guest, cpath))
   expect(init).toBeDefined()
   expect((await sh(guest, `cat /proc/${init}/cgroup`)).stdout.trim()).toBe(`0::/${cpath.replace(/^\/+/, '').replaceAll(':', '/')}`)
