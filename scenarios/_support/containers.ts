@@ -40,10 +40,17 @@ export interface SpecOpts {
   hugepageLimits?: { Pagesize: string; Limit: bigint }[]
 }
 
+type ProcessOpts = Pick<SpecOpts, 'env' | 'cwd' | 'uid' | 'gid'>
+
+/** The OCI process of a container or an exec: PATH=/bin, cwd /, root unless told otherwise. */
+function ociProcess(args: string[], o: ProcessOpts) {
+  return { Args: args, Env: o.env ?? ['PATH=/bin'], Cwd: o.cwd ?? '/', User: { UID: o.uid ?? 0, GID: o.gid ?? 0 } }
+}
+
 export function ociSpec(rootfs: string, args: string[], o: SpecOpts = {}) {
   return {
     Version: '1.0.2',
-    Process: { Args: args, Env: o.env ?? ['PATH=/bin'], Cwd: o.cwd ?? '/', User: { UID: o.uid ?? 0, GID: o.gid ?? 0 } },
+    Process: ociProcess(args, o),
     Root: { Path: rootfs, Readonly: false },
     Hostname: o.hostname ?? 'ctr',
     Mounts: o.mounts ?? [],
@@ -60,11 +67,8 @@ export async function createAndStart(guest: RealGuest, cid: string, args: string
   await guest.agent.agent.startContainer({ containerId: cid }, T)
 }
 
-export async function exec(guest: RealGuest, cid: string, execId: string, args: string[], o: { env?: string[]; cwd?: string; uid?: number; gid?: number } = {}): Promise<void> {
-  await guest.agent.agent.execProcess(
-    { containerId: cid, execId, process: { Args: args, Env: o.env ?? ['PATH=/bin'], Cwd: o.cwd ?? '/', User: { UID: o.uid ?? 0, GID: o.gid ?? 0 } } },
-    T,
-  )
+export async function exec(guest: RealGuest, cid: string, execId: string, args: string[], o: ProcessOpts = {}): Promise<void> {
+  await guest.agent.agent.execProcess({ containerId: cid, execId, process: ociProcess(args, o) }, T)
 }
 
 /** ReadStdout/ReadStderr until the empty response (EOF). */
