@@ -1,5 +1,5 @@
 // Multi-layer EROFS option vocabulary (§2) and group classification/ordering (§3.2–§3.4).
-import { hasDmverityMarker } from '../../dmverity/index.ts'
+import { U32_MAX, hasDmverityMarker, parseStrictUnsigned } from '../../dmverity/index.ts'
 import { MultiLayerErofsError } from './multi-layer-errors.ts'
 import type { StorageLike } from './storage-context.ts'
 
@@ -13,7 +13,7 @@ export const OPT_MKDIR_PATH = 'X-kata.mkdir.path='
 export const MOUNT_0 = '{{ mount 0 }}'
 export const MOUNT_1 = '{{ mount 1 }}'
 /** Missing/unparsable partition numbers sort last (u32::MAX). */
-export const PARTITION_SORT_LAST = 4294967295
+export const PARTITION_SORT_LAST = Number(U32_MAX)
 
 export function isMultiLayerStorage(s: StorageLike): boolean {
   return s.driver === MULTI_LAYER_EROFS_DRIVER || s.options.includes(OPT_MULTI_LAYER)
@@ -31,10 +31,8 @@ export function hasVerityMarker(s: StorageLike): boolean {
 export function partitionNumber(s: StorageLike): number | undefined {
   const opt = s.options.find((o) => o.startsWith(OPT_PARTITION_NUMBER))
   if (opt === undefined) return undefined
-  const v = opt.slice(OPT_PARTITION_NUMBER.length)
-  if (!/^\+?[0-9]+$/.test(v)) return undefined
-  const n = BigInt(v.replace(/^\+/, ''))
-  return n > 4294967295n ? undefined : Number(n)
+  const n = parseStrictUnsigned(opt.slice(OPT_PARTITION_NUMBER.length), U32_MAX)
+  return n === undefined ? undefined : Number(n)
 }
 
 /** `<base>p<N>` when the base ends in a digit, else `<base><N>` (§4.3, B34). */
