@@ -1,6 +1,6 @@
 import { scenario, test as base, expect } from '../harness/scenario.ts'
 import { hotplugBlockDevice } from '../impl/runtime/hypervisor/qemu/hotplug/block-hotplug.ts'
-import { openHotplug } from './_support/hotplug.ts'
+import { openHotplug, virtioBlk } from './_support/hotplug.ts'
 import { busyboxRootfs, ociSpec, run, sh, T } from './_support/containers.ts'
 
 // One hot-plug bridge (pci-bridge-0 at slot 2, as runtime-rs lays it out) and a hotplug timeout that
@@ -36,7 +36,7 @@ scenario(
         expect((await sh(guest, 'test -e /sys/fs/cgroup/ctr-hp && echo yes || echo no; ls /sys/block | grep -c vdb || true')).stdout.trim()).toBe('no\n0')
 
         const disk = s.disk('hp0.raw', 'KATAREF-HOTPLUG-WAIT')
-        const res = await hotplugBlockDevice(s.ctx, { driver: 'virtio-blk-pci', index: 0, pathOnHost: disk, aio: 'threads', direct: false, readOnly: false, noDrop: false })
+        const res = await hotplugBlockDevice(s.ctx, virtioBlk(0, disk))
         expect(res).toEqual({ pciPath: '02/01' })
         await creating
         await guest.agent.agent.startContainer({ containerId: 'ctr-hp' }, T)

@@ -2,7 +2,7 @@
 // runtime-rs bridge `pci-bridge-0`) shows up in the guest at the PCI path the code reported.
 import { scenario, expect } from '../harness/scenario.ts'
 import { hotplugBlockDevice } from '../impl/runtime/hypervisor/qemu/hotplug/block-hotplug.ts'
-import { guestDisks, namedNodes, openHotplug, test, waitGuestDisk } from './_support/hotplug.ts'
+import { guestDisks, namedNodes, openHotplug, test, virtioBlk, waitGuestDisk } from './_support/hotplug.ts'
 
 scenario(
   {
@@ -20,7 +20,7 @@ scenario(
         for (const index of [0, 1]) {
           const marker = `KATAREF-HOTPLUG-${index}`
           const path = s.disk(`d${index}.raw`, marker)
-          const res = await hotplugBlockDevice(s.ctx, { driver: 'virtio-blk-pci', index, pathOnHost: path, aio: 'threads', direct: false, readOnly: false, noDrop: false })
+          const res = await hotplugBlockDevice(s.ctx, virtioBlk(index, path))
           expect(res).toEqual({ pciPath: `02/0${index + 1}` })
           const pciPath = (res as { pciPath: string }).pciPath
           // Witness: the PCI function under the bridge at 00:02.0, slot from the reported path, carries a

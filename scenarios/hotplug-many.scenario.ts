@@ -10,11 +10,10 @@ import { scenario, expect } from '../harness/scenario.ts'
 import { hotplugBlockDevice } from '../impl/runtime/hypervisor/qemu/hotplug/block-hotplug.ts'
 import { hotunplugBlockDevice } from '../impl/runtime/hypervisor/qemu/hotplug/block-unplug.ts'
 import { PciBridgeSlots } from '../impl/runtime/hypervisor/qemu/hotplug/pci-slots.ts'
-import { guestDisks, namedNodes, openHotplug, test, waitGuestDisk, waitGuestDiskGone } from './_support/hotplug.ts'
+import { guestDisks, namedNodes, openHotplug, test, virtioBlk, waitGuestDisk, waitGuestDiskGone } from './_support/hotplug.ts'
 
 const CYCLES = 40
 const WINDOW = 12
-const plug = (index: number, path: string) => ({ driver: 'virtio-blk-pci' as const, index, pathOnHost: path, aio: 'threads', direct: false, readOnly: false, noDrop: false })
 
 scenario(
   {
@@ -40,7 +39,7 @@ scenario(
         for (let index = 0; index < CYCLES; index++) {
           const marker = `KATAREF-MANY-${String(index).padStart(2, '0')}`
           const free = s.ctx.slots.findFree()!
-          const res = await hotplugBlockDevice(s.ctx, plug(index, s.disk(`d${index}.raw`, marker)))
+          const res = await hotplugBlockDevice(s.ctx, virtioBlk(index, s.disk(`d${index}.raw`, marker)))
           const pciPath = (res as { pciPath: string }).pciPath
           // The slot QEMU reports is the slot we chose (hex on the wire), and the guest sees the disk there.
           expect(pciPath).toBe(`02/${free.slot.toString(16).padStart(2, '0')}`)
@@ -69,7 +68,7 @@ scenario(
         const slots = new PciBridgeSlots(1)
         for (let n = 1; n <= 9; n++) slots.record('pci-bridge-0', n, `placeholder-${n}`)
         s.ctx.slots = slots
-        const res = await hotplugBlockDevice(s.ctx, plug(50, s.disk('d50.raw', 'KATAREF-DECIMAL')))
+        const res = await hotplugBlockDevice(s.ctx, virtioBlk(50, s.disk('d50.raw', 'KATAREF-DECIMAL')))
         const add = s.record.filter((r) => r.dir === 'send' && r.command === 'device_add').at(-1)
         expect(add?.dir === 'send' ? add.args : undefined).toMatchObject({ bus: 'pci-bridge-0', addr: '10' })
         // The tracker believes slot 10; QEMU put it at 0x10 = 16, which the returned path (hex) shows.
@@ -82,7 +81,7 @@ scenario(
 
         // Slots 11..19 taken too: the next is 20, written "20" = 0x20 = 32, out of range.
         for (let n = 11; n <= 19; n++) slots.record('pci-bridge-0', n, `placeholder-${n}`)
-        const err = await hotplugBlockDevice(s.ctx, plug(51, s.disk('d51.raw', 'KATAREF-DECIMAL-20'))).then(
+        const err = await hotplugBlockDevice(s.ctx, virtioBlk(51, s.disk('d51.raw', 'KATAREF-DECIMAL-20'))).then(
           () => new Error('expected device_add to fail'),
           (e: Error) => e,
         )

@@ -3,7 +3,7 @@
 // gone from `query-named-block-nodes`, its fdset is removed, and the guest gets no new disk.
 import { scenario, expect } from '../harness/scenario.ts'
 import { hotplugBlockDevice } from '../impl/runtime/hypervisor/qemu/hotplug/block-hotplug.ts'
-import { guestDisks, namedNodes, openHotplug, test, waitGuestDisk } from './_support/hotplug.ts'
+import { guestDisks, namedNodes, openHotplug, test, virtioBlk, waitGuestDisk } from './_support/hotplug.ts'
 
 scenario(
   {
@@ -28,7 +28,7 @@ scenario(
 
         // The tracker believes slot 1 is free, so device_add asks for addr 01 and QEMU refuses.
         const path = s.disk('d1.raw', 'KATAREF-ROLLBACK')
-        const err = await hotplugBlockDevice(s.ctx, { driver: 'virtio-blk-pci', index: 1, pathOnHost: path, aio: 'threads', direct: false, readOnly: false, noDrop: false }).then(
+        const err = await hotplugBlockDevice(s.ctx, virtioBlk(1, path)).then(
           () => new Error('expected device_add to fail'),
           (e: Error) => e,
         )

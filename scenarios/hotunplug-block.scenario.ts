@@ -6,9 +6,7 @@ import { hotplugBlockDevice } from '../impl/runtime/hypervisor/qemu/hotplug/bloc
 import { hotunplugBlockDevice } from '../impl/runtime/hypervisor/qemu/hotplug/block-unplug.ts'
 import type { QueryPciBus } from '../impl/runtime/hypervisor/qemu/hotplug/pci-slots.ts'
 import { pciPathOf } from '../impl/runtime/hypervisor/qemu/hotplug/pci-slots.ts'
-import { guestDisks, namedNodes, openHotplug, test, waitGuestDisk, waitGuestDiskGone, type QmpRecord } from './_support/hotplug.ts'
-
-const plug = (index: number, path: string) => ({ driver: 'virtio-blk-pci' as const, index, pathOnHost: path, aio: 'threads', direct: false, readOnly: false, noDrop: false })
+import { guestDisks, namedNodes, openHotplug, test, virtioBlk, waitGuestDisk, waitGuestDiskGone, type QmpRecord } from './_support/hotplug.ts'
 
 function describeRecord(r: QmpRecord): string {
   return r.dir === 'send' ? `→ ${r.command}${r.args && 'id' in r.args && !('driver' in r.args) ? ` ${String(r.args.id)}` : ''}${r.args?.['node-name'] ? ` ${String(r.args['node-name'])}` : ''}` : `← ${r.event}${r.data?.device ? ` ${String(r.data.device)}` : ` ${String(r.data?.path ?? '')}`}`
@@ -28,7 +26,7 @@ scenario(
     test('the disk leaves the guest; blockdev-del drive-0 is sent only after DEVICE_DELETED for drive-0', async ({ guest, annotate }) => {
       const s = await openHotplug(guest)
       try {
-        const res = await hotplugBlockDevice(s.ctx, plug(0, s.disk('d0.raw', 'KATAREF-UNPLUG-0')))
+        const res = await hotplugBlockDevice(s.ctx, virtioBlk(0, s.disk('d0.raw', 'KATAREF-UNPLUG-0')))
         expect(res).toEqual({ pciPath: '02/01' })
         const seen = await waitGuestDisk(guest, '02/01', 'KATAREF-UNPLUG-0'.length)
         expect(seen.head).toBe('KATAREF-UNPLUG-0')
@@ -65,7 +63,7 @@ scenario(
         expect(await guestDisks(guest)).toEqual(['vda'])
 
         // Gap §12.2 fixed: the slot is free again, the next disk takes 02/01 (upstream would take 02/02).
-        const again = await hotplugBlockDevice(s.ctx, plug(1, s.disk('d1.raw', 'KATAREF-UNPLUG-1')))
+        const again = await hotplugBlockDevice(s.ctx, virtioBlk(1, s.disk('d1.raw', 'KATAREF-UNPLUG-1')))
         expect(again).toEqual({ pciPath: '02/01' })
         expect((await waitGuestDisk(guest, '02/01', 'KATAREF-UNPLUG-1'.length)).head).toBe('KATAREF-UNPLUG-1')
       } finally {
@@ -78,13 +76,13 @@ scenario(
       try {
         // drive-1 from the previous test still sits at 02/01.
         s.ctx.slots.record('pci-bridge-0', 1, 'drive-1')
-        expect(await hotplugBlockDevice(s.ctx, plug(2, s.disk('d2.raw', 'KATAREF-UNPLUG-2')))).toEqual({ pciPath: '02/02' })
+        expect(await hotplugBlockDevice(s.ctx, virtioBlk(2, s.disk('d2.raw', 'KATAREF-UNPLUG-2')))).toEqual({ pciPath: '02/02' })
         const d2 = await waitGuestDisk(guest, '02/02', 'KATAREF-UNPLUG-2'.length)
         await hotunplugBlockDevice(s.ctx, 'virtio-blk-pci', 2)
         await waitGuestDiskGone(guest, d2.name, '02/02')
         expect(s.ctx.slots.find('drive-2')).toEqual({ bridgeId: 'pci-bridge-0', slot: 2 })
         // QEMU has room at slot 2 again, but the upstream tracker moves on to 3.
-        expect(await hotplugBlockDevice(s.ctx, plug(3, s.disk('d3.raw', 'KATAREF-UNPLUG-3')))).toEqual({ pciPath: '02/03' })
+        expect(await hotplugBlockDevice(s.ctx, virtioBlk(3, s.disk('d3.raw', 'KATAREF-UNPLUG-3')))).toEqual({ pciPath: '02/03' })
         const d3 = await waitGuestDisk(guest, '02/03', 'KATAREF-UNPLUG-3'.length)
         await hotunplugBlockDevice(s.ctx, 'virtio-blk-pci', 3)
         await waitGuestDiskGone(guest, d3.name, '02/03')

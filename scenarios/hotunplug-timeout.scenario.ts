@@ -7,7 +7,7 @@ import { scenario, expect } from '../harness/scenario.ts'
 import { hotplugBlockDevice } from '../impl/runtime/hypervisor/qemu/hotplug/block-hotplug.ts'
 import { hotunplugBlockDevice, waitForDeviceDeleted } from '../impl/runtime/hypervisor/qemu/hotplug/block-unplug.ts'
 import { pciPathOf, type QueryPciBus } from '../impl/runtime/hypervisor/qemu/hotplug/pci-slots.ts'
-import { guestDisks, namedNodes, openHotplug, test, waitGuestDisk, waitGuestDiskGone } from './_support/hotplug.ts'
+import { guestDisks, namedNodes, openHotplug, test, virtioBlk, waitGuestDisk, waitGuestDiskGone } from './_support/hotplug.ts'
 
 const DEADLINE_MS = 2000
 
@@ -22,7 +22,7 @@ scenario(
       const s = await openHotplug(guest, { deviceDeletedTimeoutMs: DEADLINE_MS })
       let stopped = false
       try {
-        const res = await hotplugBlockDevice(s.ctx, { driver: 'virtio-blk-pci', index: 0, pathOnHost: s.disk('d0.raw', 'KATAREF-TIMEOUT'), aio: 'threads', direct: false, readOnly: false, noDrop: false })
+        const res = await hotplugBlockDevice(s.ctx, virtioBlk(0, s.disk('d0.raw', 'KATAREF-TIMEOUT')))
         expect(res).toEqual({ pciPath: '02/01' })
         const seen = await waitGuestDisk(guest, '02/01', 'KATAREF-TIMEOUT'.length)
 

@@ -13,6 +13,7 @@ import { connectQmpSocket } from '../../impl/runtime/hypervisor/qemu/qmp/qmp-soc
 import type { QmpClient } from '../../impl/runtime/hypervisor/qemu/qmp/qmp-client.ts'
 import { initHotplugContext } from '../../impl/runtime/hypervisor/qemu/hotplug/hotplug-dispatcher.ts'
 import type { BlockHotplugContext } from '../../impl/runtime/hypervisor/qemu/hotplug/hotplug-context.ts'
+import type { BlockHotplugRequest } from '../../impl/runtime/hypervisor/qemu/hotplug/block-hotplug.ts'
 
 /** The scenario `test` whose guest has one hot-plug bridge. */
 export const test = base.extend({ guestOptions: [async ({}, use) => use({ pciBridges: 1 }), { scope: 'file' }] })
@@ -66,6 +67,11 @@ export async function openHotplug(guest: RealGuest, opts: Partial<Pick<BlockHotp
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** The request these scenarios hot-plug: disk `index` as virtio-blk-pci, aio threads, no O_DIRECT, read-write. */
+export function virtioBlk(index: number, pathOnHost: string): BlockHotplugRequest {
+  return { driver: 'virtio-blk-pci', index, pathOnHost, aio: 'threads', direct: false, readOnly: false, noDrop: false }
 }
 
 /** Guest sysfs dir of the PCI function at `pciPath` (`02/0a` → bridge 00:02.0, then slot 0x0a below it). */
