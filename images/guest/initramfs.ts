@@ -35,15 +35,19 @@ export function busyboxApplets(busybox: string): string[] {
     .sort()
 }
 
-/** Busybox at /bin/busybox and one symlink per applet (relative, so it works in any root). */
+/** One [applet path, link target] per applet: relative links to bin/busybox, so they work in any root. */
+export function busyboxAppletLinks(busybox: string): Array<[string, string]> {
+  return busyboxApplets(busybox)
+    .filter((applet) => applet !== 'bin/busybox')
+    .map((applet) => [applet, `${'../'.repeat(applet.split('/').length - 1)}bin/busybox`])
+}
+
+/** Busybox at /bin/busybox and one symlink per applet. */
 export function busyboxEntries(busybox: string): CpioEntry[] {
-  const entries: CpioEntry[] = [{ kind: 'file', path: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 }]
-  for (const applet of busyboxApplets(busybox)) {
-    if (applet === 'bin/busybox') continue
-    const depth = applet.split('/').length - 1
-    entries.push({ kind: 'symlink', path: applet, target: `${'../'.repeat(depth)}bin/busybox` })
-  }
-  return entries
+  return [
+    { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 },
+    ...busyboxAppletLinks(busybox).map(([path, target]): CpioEntry => ({ kind: 'symlink', path, target })),
+  ]
 }
 
 /** Reads a module file, decompressing .ko.xz / .ko.zst / .ko.gz (busybox insmod wants plain .ko). */

@@ -8,7 +8,7 @@ import { execa } from 'execa'
 import { ToolError, errorMessage } from '../../impl/types/errors.ts'
 import { koffiFiles } from './agent-bundle.ts'
 import { atomicEntry, hashFileMemo, humanSize, pruneEntries, scratchDir, sha256, touchEntry, type Progress } from './cache.ts'
-import { busyboxApplets } from './initramfs.ts'
+import { busyboxAppletLinks } from './initramfs.ts'
 import { AGENT_GUEST_PATH, AGENT_RUN, DEBUG_SHELL, ETC_GROUP, ETC_PASSWD, INITTAB, RC_SYSINIT } from './scripts.ts'
 
 /** Rootfs images kept in the cache (most recently used first). */
@@ -113,12 +113,11 @@ export async function buildRootfs(opts: { cacheDir: string; progress: Progress; 
         copyFileSync(realpathSync(files[p]!), dest)
         chmodSync(dest, statSync(files[p]!).mode & 0o7777)
       }
-      for (const applet of busyboxApplets(busybox)) {
-        if (applet === 'bin/busybox') continue
+      for (const [applet, target] of busyboxAppletLinks(busybox)) {
         const dest = join(tree, applet)
         if (existsSync(dest)) continue // a real binary (veritysetup, node) wins over an applet
         mkdirSync(dirname(dest), { recursive: true })
-        symlinkSync(`${'../'.repeat(applet.split('/').length - 1)}bin/busybox`, dest)
+        symlinkSync(target, dest)
       }
       for (const [p, s] of Object.entries(scripts)) {
         const dest = join(tree, p)
