@@ -4,6 +4,7 @@
 import { DeadlineError } from '../../../../types/errors.ts'
 import { QmpAbortedError } from './qmp-errors.ts'
 import type { QmpEvent } from './qmp-types.ts'
+import { settleAfter, type Settle } from './settle.ts'
 
 export type EventPredicate = (e: QmpEvent) => boolean
 
@@ -15,10 +16,8 @@ export interface WaitOptions {
   what?: string
 }
 
-interface Waiter {
+interface Waiter extends Settle<QmpEvent> {
   predicate: EventPredicate
-  resolve: (e: QmpEvent) => void
-  reject: (err: Error) => void
 }
 
 export class EventQueue {
@@ -78,17 +77,7 @@ export class EventQueue {
         const i = this.waiters.indexOf(waiter)
         if (i >= 0) this.waiters.splice(i, 1)
       }
-      const waiter: Waiter = {
-        predicate,
-        resolve: (e) => {
-          cleanup()
-          resolve(e)
-        },
-        reject: (err) => {
-          cleanup()
-          reject(err)
-        },
-      }
+      const waiter: Waiter = { predicate, ...settleAfter(resolve, reject, cleanup) }
       const onAbort = (): void => waiter.reject(new QmpAbortedError(`waiting for ${what}`, { cause: opts.signal?.reason }))
       if (opts.timeoutMs !== undefined) {
         const ms = opts.timeoutMs

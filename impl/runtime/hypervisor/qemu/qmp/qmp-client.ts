@@ -12,6 +12,7 @@ import type { FdSender } from './fd-passing.ts'
 import { LineReader } from './line-reader.ts'
 import { QmpAbortedError, QmpClosedError, QmpCommandError, QmpProtocolError } from './qmp-errors.ts'
 import { isEvent, isGreeting, isResponse, type QmpEvent, type QmpGreeting } from './qmp-types.ts'
+import { settleAfter, type Settle } from './settle.ts'
 
 export interface QmpClientOptions {
   logger?: Logger
@@ -32,11 +33,9 @@ export interface ExecuteOptions {
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5000
 
-interface InFlight {
+interface InFlight extends Settle<unknown> {
   id: string
   command: string
-  resolve: (v: unknown) => void
-  reject: (e: Error) => void
 }
 
 export class QmpClient {
@@ -49,7 +48,7 @@ export class QmpClient {
   private tail: Promise<unknown> = Promise.resolve()
   private nextId = 1
   private closed: Error | undefined
-  private greetingWaiter: { resolve: (g: QmpGreeting) => void; reject: (e: Error) => void } | undefined
+  private greetingWaiter: Settle<QmpGreeting> | undefined
   private greetingSeen: QmpGreeting | undefined
 
   private constructor(private readonly stream: Duplex, opts: QmpClientOptions) {
@@ -138,18 +137,7 @@ export class QmpClient {
         opts.signal?.removeEventListener('abort', onAbort)
         if (this.inFlight === entry) this.inFlight = undefined
       }
-      const entry: InFlight = {
-        id,
-        command,
-        resolve: (v) => {
-          done()
-          resolve(v)
-        },
-        reject: (e) => {
-          done()
-          reject(e)
-        },
-      }
+      const entry: InFlight = { id, command, ...settleAfter(resolve, reject, done) }
       const onAbort = (): void => entry.reject(new QmpAbortedError(command, { cause: opts.signal?.reason }))
       this.inFlight = entry
       timer = setTimeout(() => {
@@ -178,16 +166,7 @@ export class QmpClient {
         this.greetingWaiter = undefined
         reject(new DeadlineError('QMP greeting', timeoutMs))
       }, timeoutMs)
-      this.greetingWaiter = {
-        resolve: (g) => {
-          clearTimeout(timer)
-          resolve(g)
-        },
-        reject: (e) => {
-          clearTimeout(timer)
-          reject(e)
-        },
-      }
+      this.greetingWaiter = settleAfter(resolve, reject, () => clearTimeout(timer))
     })
   }
 
