@@ -10,7 +10,7 @@ import { release } from 'node:os'
 import { afterAll, beforeAll } from 'vitest'
 import { scenario, test, expect } from '../harness/scenario.ts'
 import { buildGuestImages } from '../images/guest/index.ts'
-import { buildBusyboxImage, IMAGE, RUNTIME, shimQemus, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
+import { IMAGE, RUNTIME, shimQemus, startContainerdWithBusybox, type PrivateContainerd } from './_support/containerd.ts'
 
 let dir: string
 let cd: PrivateContainerd | undefined
@@ -27,10 +27,7 @@ scenario(
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'kataref-ctr-'))
       socketsBefore = shimSockets()
-      const image = await buildBusyboxImage(dir)
-      cd = await startContainerd(dir)
-      const imp = await cd.ctr(['images', 'import', image])
-      if (imp.code !== 0) throw new Error(`ctr images import: ${imp.stderr}`)
+      cd = await startContainerdWithBusybox(dir)
     })
     afterAll(async () => {
       await cd?.stop()
@@ -150,8 +147,7 @@ scenario(
       const kib = Number(/MemTotal:\s+(\d+) kB/.exec(mem ?? '')?.[1])
       expect(kib).toBeGreaterThan(200 * 1024)
       expect(kib).toBeLessThan(288 * 1024)
-      const log = cd!.log()
-      const argvLine = log.split('\n').filter((l) => l.includes('"msg":"starting qemu"') && l.includes('"id":"size-test"')).at(-1) ?? ''
+      const argvLine = cd!.qemuStartLine('size-test')
       expect(argvLine).toContain('"-smp","2"')
       expect(argvLine).toContain('"-m","288M"')
     })

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll } from 'vitest'
 import { scenario, test, expect } from '../harness/scenario.ts'
-import { buildBusyboxImage, IMAGE, RUNTIME, shimQemus, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
+import { IMAGE, RUNTIME, shimQemus, startContainerdWithBusybox, type PrivateContainerd } from './_support/containerd.ts'
 
 const REPO_CONFIG = resolve(fileURLToPath(new URL('.', import.meta.url)), '../config/configuration-kataref.toml')
 const TAP = 'krdan0'
@@ -44,10 +44,7 @@ scenario(
           network_info: { interface: { ip_addresses: ['10.250.0.2/24'], mtu: MTU } },
         }],
       }))
-      const image = await buildBusyboxImage(dir)
-      cd = await startContainerd(dir, { env: { KATA_CONF_FILE: conf } })
-      const imp = await cd.ctr(['images', 'import', image])
-      if (imp.code !== 0) throw new Error(`ctr images import: ${imp.stderr}`)
+      cd = await startContainerdWithBusybox(dir, { env: { KATA_CONF_FILE: conf } })
     })
     afterAll(async () => {
       await cd?.stop()
@@ -62,7 +59,7 @@ scenario(
       // `2: eth0: <BROADCAST,MULTICAST> mtu 1400 qdisc noop qlen 1000\    link/ether 02:00:ca:fe:00:2a brd …`
       const links = r.stdout.trim().split('\n').map((l) => /^\d+: ([^:@]+)[^ ]*: .* mtu (\d+) .*link\/\w+ ([0-9a-f:]+)/.exec(l)).filter((m) => m !== null).map((m) => ({ name: m[1], mtu: Number(m[2]), mac: m[3] }))
       expect(links.filter((l) => l.mac === MAC), r.stdout).toEqual([{ name: 'eth0', mtu: MTU, mac: MAC }])
-      const line = cd!.log().split('\n').filter((l) => l.includes('"msg":"starting qemu"') && l.includes('"id":"dan-test"')).at(-1) ?? ''
+      const line = cd!.qemuStartLine('dan-test')
       expect(line).toContain(`tap,id=eth0,ifname=${TAP},script=no,downscript=no`)
       expect(shimQemus()).toEqual([])
       expect(tapExists()).toBe(true) // the tap is the host's: the shim does not delete it

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll } from 'vitest'
 import { scenario, test, expect } from '../harness/scenario.ts'
 import { connectQmpSocket } from '../impl/runtime/hypervisor/qemu/qmp/index.ts'
-import { buildBusyboxImage, IMAGE, RUNTIME, shimQemus, startContainerd, type PrivateContainerd } from './_support/containerd.ts'
+import { IMAGE, RUNTIME, shimQemus, startContainerdWithBusybox, type PrivateContainerd } from './_support/containerd.ts'
 
 const REPO_CONFIG = resolve(fileURLToPath(new URL('.', import.meta.url)), '../config/configuration-kataref.toml')
 const MiB = 1024 * 1024
@@ -82,10 +82,7 @@ scenario(
       dir = mkdtempSync(join(tmpdir(), 'kataref-size-'))
       confFile = join(dir, 'configuration.toml')
       writeConfig({ default_vcpus: '1', default_memory: '192', overhead_vcpus: '0.5', overhead_memory: '64' })
-      const image = await buildBusyboxImage(dir)
-      cd = await startContainerd(dir, { env: { KATA_CONF_FILE: confFile } })
-      const imp = await cd.ctr(['images', 'import', image])
-      if (imp.code !== 0) throw new Error(`ctr images import: ${imp.stderr}`)
+      cd = await startContainerdWithBusybox(dir, { env: { KATA_CONF_FILE: confFile } })
     })
     afterAll(async () => {
       await cd?.stop()
@@ -95,7 +92,7 @@ scenario(
     test('--cpus 1.2 --memory-limit 384 MiB with overhead 0.5/64 → 1.7 vCPUs (boot 2) and 448 MiB: QMP and nproc agree', async () => {
       const m = await measure('sized', ['--cpus', '1.2', '--memory-limit', String(384 * MiB)])
       expect(m).toEqual({ qmpCpus: 2, qmpMemMiB: 448, nproc: '2' })
-      const line = cd!.log().split('\n').filter((l) => l.includes('"msg":"starting qemu"') && l.includes('"id":"sized"')).at(-1) ?? ''
+      const line = cd!.qemuStartLine('sized')
       expect(line).toContain('"-smp","2"') // static sizing: no maxcpus
       expect(line).toContain('"-m","448M"')
       expect(shimQemus()).toEqual([])

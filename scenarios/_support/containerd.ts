@@ -46,6 +46,8 @@ export interface PrivateContainerd {
   socket: string
   proc: ChildProcess
   log: () => string
+  /** The last `starting qemu` log line (the QEMU argv, logged at info) of the sandbox `id`; '' if none. */
+  qemuStartLine(id: string): string
   ctr(args: string[], opts?: { timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }>
   stop(): Promise<void>
 }
@@ -97,6 +99,7 @@ export async function startContainerd(dir: string, opts: { env?: Record<string, 
   return {
     socket, proc, ctr,
     log: () => log,
+    qemuStartLine: (id) => log.split('\n').filter((l) => l.includes('"msg":"starting qemu"') && l.includes(`"id":"${id}"`)).at(-1) ?? '',
     async stop() {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM')
@@ -109,6 +112,18 @@ export async function startContainerd(dir: string, opts: { env?: Record<string, 
       await run('sh', ['-c', `grep ' ${dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l`]).catch(() => {})
     },
   }
+}
+
+/** startContainerd with the busybox image (buildBusyboxImage in `dir`) imported as IMAGE. */
+export async function startContainerdWithBusybox(dir: string, opts: { env?: Record<string, string> } = {}): Promise<PrivateContainerd> {
+  const image = await buildBusyboxImage(dir)
+  const cd = await startContainerd(dir, opts)
+  const imp = await cd.ctr(['images', 'import', image])
+  if (imp.code !== 0) {
+    await cd.stop()
+    throw new Error(`ctr images import: ${imp.stderr}`)
+  }
+  return cd
 }
 
 /** pids of QEMU processes that belong to shim sandboxes (their run dirs are `<tmp>/kataref-shim-<hash>`). */
