@@ -3,13 +3,14 @@
 // the serialized Any on stdin. Events go out one at a time in the order they were published;
 // a failure is logged and never reaches the caller.
 import { spawn } from 'node:child_process'
-import { connect } from 'node:net'
 import { create, toBinary, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf'
 import { AnySchema, timestampFromDate } from '@bufbuild/protobuf/wkt'
 import { Events } from '../../gen/containerd/events_pb.ts'
 import { TtrpcClient } from '../../ttrpc/index.ts'
 import { errorMessage } from '../../types/errors.ts'
 import { nullLogger, type Logger } from '../../types/logger.ts'
+import { unixDialer } from '../agent/dialer.ts'
+import { addressPath } from './flags.ts'
 
 export const TOPIC = {
   create: '/tasks/create',
@@ -36,10 +37,6 @@ export interface ForwarderOptions {
   address?: string
   logger?: Logger
   timeoutMs?: number
-}
-
-export function socketPathOf(address: string): string {
-  return address.replace(/^unix:\/\//, '')
 }
 
 /** The Any payload as containerd expects it: type_url = the bare proto name. */
@@ -99,15 +96,7 @@ export class EventForwarder implements EventPublisher {
 
   private async connected(): Promise<TtrpcClient> {
     if (this.client && !this.client.isClosed) return this.client
-    const path = socketPathOf(this.opts.ttrpcAddress!)
-    const sock = await new Promise<import('node:net').Socket>((resolve, reject) => {
-      const s = connect(path)
-      s.once('connect', () => {
-        s.off('error', reject)
-        resolve(s)
-      })
-      s.once('error', reject)
-    })
+    const sock = await unixDialer(addressPath(this.opts.ttrpcAddress!)).dial()
     this.client = new TtrpcClient(sock, { logger: this.log })
     return this.client
   }
