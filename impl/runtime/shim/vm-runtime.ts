@@ -23,7 +23,6 @@ const REPO_CONFIG = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..
 const AGENT_READY_MS = 180_000
 const CALL = { timeoutMs: 120_000 }
 const CHUNK = 1024 * 1024
-const S_IFMT = 0o170000
 
 export interface VmSandboxRuntimeOptions {
   sandboxId: string
@@ -42,7 +41,6 @@ export function loadShimConfig(path?: string): KatarefConfig {
   } catch {
     file = REPO_CONFIG
   }
-  if (file === REPO_CONFIG && existsSync(REPO_CONFIG)) return loadConfiguration({ path: REPO_CONFIG }).config
   return existsSync(file) ? loadConfiguration({ path: file }).config : parseConfiguration('', 'defaults', hostResources()).config
 }
 
@@ -180,7 +178,6 @@ export async function copyTree(agent: KataAgent, hostDir: string, guestDir: stri
   const walk = async (host: string, guest: string): Promise<void> => {
     const st = await lstat(host)
     const base = { path: guest, fileMode: st.mode, dirMode: 0o755, uid: st.uid, gid: st.gid }
-    const kind = st.mode & S_IFMT
     if (st.isDirectory()) {
       await agent.agent.copyFile({ ...base, fileSize: 0n }, CALL)
       count++
@@ -204,8 +201,6 @@ export async function copyTree(agent: KataAgent, hostDir: string, guestDir: stri
         await fh.close()
       }
       count++
-    } else {
-      void kind // devices, FIFOs, sockets: not copied
     }
   }
   await walk(hostDir, guestDir)
