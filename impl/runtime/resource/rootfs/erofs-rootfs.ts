@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { stat } from 'node:fs/promises'
 import { InvalidInputError, KatarefError, Code, errorMessage } from '../../../types/errors.ts'
 import { nullLogger, type Logger } from '../../../types/logger.ts'
-import type { VmdkLayout } from '../../device/device-types.ts'
+import type { BlockDeviceDriver, VmdkLayout } from '../../device/device-types.ts'
 import { assembleGptDisk, MERGED_VMDK_FILE, type GptVmdkDisk } from '../../../../images/gpt/index.ts'
 import { chunkExtents } from '../../../../images/vmdk/extents.ts'
 import { readDmVeritySidecar, dmVeritySidecarPath, dmVerityPartitionOptions, type DmVerityQuirks } from '../../../types/dmverity/index.ts'
@@ -18,7 +18,7 @@ import {
   type RootfsMount, checkBlockDeviceCount, isErofs, isExt4, isOverlayExact, selectErofsMode,
 } from './multi-layer-mounts.ts'
 import {
-  type StorageEntry, type BlockDriverName, STORAGE_DRIVER, guestRootfsMountPoint,
+  type StorageEntry, STORAGE_DRIVER, guestRootfsMountPoint,
   OVERLAY_LOWER, OVERLAY_UPPER, MULTI_LAYER, GPT_PARTITIONED, partitionNumberOption,
 } from './storage.ts'
 
@@ -42,7 +42,7 @@ export interface ErofsRootfsOptions {
   sid: string
   cid: string
   mounts: readonly RootfsMount[]
-  blockDriver: BlockDriverName
+  blockDriver: BlockDeviceDriver
   devices: RootfsDeviceManager
   /** Host run directory; the container directory is `<runDir>/<sid>/<cid>`. */
   runDir?: string

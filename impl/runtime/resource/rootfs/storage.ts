@@ -1,4 +1,6 @@
 // Storage entries the runtime sends the agent for a multi-layer EROFS rootfs (§12).
+import type { BlockDeviceDriver } from '../../device/device-types.ts'
+
 export interface StorageEntry {
   driver: string
   driverOptions: string[]
@@ -8,10 +10,8 @@ export interface StorageEntry {
   mountPoint: string
 }
 
-export type BlockDriverName = 'virtio-blk-pci' | 'virtio-scsi' | 'virtio-blk-ccw' | 'virtio-blk-mmio' | 'virtio-pmem'
-
 /** Agent storage driver names for each configured block driver. */
-export const STORAGE_DRIVER: Record<BlockDriverName, string> = {
+export const STORAGE_DRIVER: Record<BlockDeviceDriver, string> = {
   'virtio-blk-pci': 'blk',
   'virtio-scsi': 'scsi',
   'virtio-blk-ccw': 'blk-ccw',
