@@ -7,8 +7,6 @@ import { isIP } from 'node:net'
 import { join } from 'node:path'
 import { Code, errorMessage, KatarefError } from '../../../types/errors.ts'
 
-export const DEFAULT_DAN_CONF = '/run/kata-containers/dans'
-
 export class DanConfigError extends KatarefError {
   constructor(readonly file: string, readonly field: string, problem: string, options?: ErrorOptions) {
     super(`DAN config ${file}: ${field ? `${field}: ` : ''}${problem}`, Code.INVALID_ARGUMENT, { file, field }, options)
