@@ -14,7 +14,7 @@ export class KoffiDmBackend implements DmBackend {
    */
   constructor(
     private readonly controlPath = DM_CONTROL_PATH,
-    private readonly pool?: () => BlockingPool | undefined,
+    private readonly pool?: BlockingPool,
     /** Which requests go to the pool (default all); the rest stay inline (a thread hop costs more than a cheap ioctl). */
     private readonly pooled?: ReadonlySet<number>,
   ) {}
@@ -26,7 +26,7 @@ export class KoffiDmBackend implements DmBackend {
     return {
       ioctl: async (request, buf) => {
         if (!open) throw new Error(`${this.controlPath} is closed`)
-        const pool = this.pooled && !this.pooled.has(request) ? undefined : this.pool?.()
+        const pool = this.pooled && !this.pooled.has(request) ? undefined : this.pool
         if (pool) {
           const r = await pool.ioctl(fd, request, buf)
           return r.rc < 0 ? r.errno || 5 : 0

@@ -19,8 +19,7 @@ export interface GuestStorageEnvOptions {
 }
 
 export function createGuestStorageEnv(opts: GuestStorageEnvOptions = {}): StorageEnv {
-  const onPool = opts.syscallsOnThreadpool ?? blockingSyscallsOnThreadpool()
-  const pool = onPool ? () => sharedBlockingPool(true) : undefined
+  const pool = sharedBlockingPool(opts.syscallsOnThreadpool ?? blockingSyscallsOnThreadpool())
   return {
     logger: opts.logger ?? nullLogger,
     // The expensive DM ioctls on the threadpool (upstream: spawn_blocking) unless `syscallsOnThreadpool: false`

@@ -65,7 +65,7 @@ export function shortenOverlayData(data: string): { cwd: string; data: string } 
 
 export class LinuxMounter implements Mounter {
   /** `pool`: mount/umount on threadpool threads (never the overlay-with-chdir case, which must stay on this thread). */
-  constructor(private readonly mountInfoPath = '/proc/self/mountinfo', private readonly pool?: () => BlockingPool | undefined) {}
+  constructor(private readonly mountInfoPath = '/proc/self/mountinfo', private readonly pool?: BlockingPool) {}
 
   async isMounted(target: string, fstype?: string): Promise<boolean> {
     const entries = parseMountInfo(await readFile(this.mountInfoPath, 'utf8'))
@@ -89,9 +89,8 @@ export class LinuxMounter implements Mounter {
         process.chdir(prev)
       }
     } else {
-      const pool = this.pool?.()
-      if (pool) {
-        ;({ rc, errno } = await pool.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data))
+      if (this.pool) {
+        ;({ rc, errno } = await this.pool.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data))
       } else {
         rc = libc.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data)
         errno = libc.errno()
@@ -103,9 +102,8 @@ export class LinuxMounter implements Mounter {
   }
 
   async umount(target: string): Promise<void> {
-    const pool = this.pool?.()
-    if (pool) {
-      const r = await pool.umount2(target, 0)
+    if (this.pool) {
+      const r = await this.pool.umount2(target, 0)
       if (r.rc !== 0) throw new MountError(`umount ${target}: ${errnoName(r.errno)}`, Code.INTERNAL, { target, errno: r.errno })
       return
     }
