@@ -1,7 +1,7 @@
 // The VMDK extent list for a GPT disk (§6.1): head, then per partition an optional padding file and
 // the layer itself in ≤ 2 GiB chunks, all referencing files in place.
 import { InvalidInputError } from '../../impl/types/errors.ts'
-import { BACKUP_GPT_SECTORS, HEAD_SECTORS, type GptLayout } from '../gpt/layout.ts'
+import { BACKUP_GPT_SECTORS, HEAD_SECTORS, paddingGaps, type GptLayout } from '../gpt/layout.ts'
 
 export interface VmdkExtent {
   path: string
@@ -24,12 +24,12 @@ export function chunkExtents(path: string, sectors: number): VmdkExtent[] {
 
 export function gptDiskExtents(layout: GptLayout, headPath: string, padPath: (index: number) => string, backupGptPath?: string): VmdkExtent[] {
   const extents: VmdkExtent[] = [{ path: headPath, sectors: HEAD_SECTORS, fileOffset: 0 }]
-  let prevEnd = HEAD_SECTORS - 1
+  // The same gaps assembleGptDisk makes padding files for.
+  const gaps = new Map(paddingGaps(layout).map((g) => [g.index, g.sectors]))
   for (const p of layout.partitions) {
-    const gap = p.startLba - (prevEnd + 1)
-    if (gap > 0) extents.push({ path: padPath(p.index), sectors: gap, fileOffset: 0 })
+    const gap = gaps.get(p.index)
+    if (gap !== undefined) extents.push({ path: padPath(p.index), sectors: gap, fileOffset: 0 })
     extents.push(...chunkExtents(p.path, p.sizeSectors))
-    prevEnd = p.endLba
   }
   if (layout.backupEntriesLba !== null) {
     if (backupGptPath === undefined) throw new InvalidInputError('GPT VMDK layout', 'the layout has a backup GPT but no file for it was given')
