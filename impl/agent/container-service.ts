@@ -1,6 +1,6 @@
 // AgentService handlers for containers and processes (issue 5) and CopyFile. registerAgentServices
-// spreads these after its own entries. CreateContainer runs the storage part first (Sandbox.createContainer,
-// when present) and then creates the container's init process; RemoveContainer removes the processes and
+// spreads these after its own entries. CreateContainer runs the storage part first (Sandbox.createContainer)
+// and then creates the container's init process; RemoveContainer removes the processes and
 // cgroups first, then the storages.
 import type { ServiceImpl } from '../ttrpc/service-types.ts'
 import type { AgentService } from '../gen/agent_pb.ts'
@@ -17,12 +17,6 @@ import { readFileSync } from 'node:fs'
 import type { Sandbox } from './sandbox.ts'
 
 type Handlers = Partial<ServiceImpl<typeof AgentService>>
-
-/** The storage side of a sandbox, if this build has it (structural, so either side can land first). */
-interface StorageSide {
-  createContainer?: (p: { containerId: string; storages: readonly never[] }) => Promise<void>
-  removeContainer?: (containerId: string) => Promise<void>
-}
 
 const managers = new WeakMap<Sandbox, ContainerManager>()
 const uevents = new SysfsUeventSource(new UeventStore())
@@ -42,6 +36,10 @@ const emptyDirMounts = new Map<string, string[]>()
 function umount(target: string): Promise<void> {
   return new Promise((resolve) => execFile('/bin/busybox', ['umount', '-l', target], () => resolve()))
 }
+/** Lazily unmounts emptyDir mount points, last mounted first (failures ignored). */
+async function umountAll(targets: readonly string[]): Promise<void> {
+  for (const m of [...targets].reverse()) await umount(m)
+}
 
 export function containerManagerOf(sandbox: Sandbox, logger: Logger): ContainerManager {
   let m = managers.get(sandbox)
@@ -55,7 +53,6 @@ export function containerManagerOf(sandbox: Sandbox, logger: Logger): ContainerM
 export function containerServiceHandlers(deps: { sandbox: Sandbox; logger: Logger }): Handlers {
   const { sandbox, logger } = deps
   const containers = containerManagerOf(sandbox, logger)
-  const storage = sandbox as unknown as StorageSide
   return {
     createContainer: async (req) => {
       const cid = req.containerId
@@ -78,14 +75,14 @@ export function containerServiceHandlers(deps: { sandbox: Sandbox; logger: Logge
           if (r.mounted) mounted.push(r.mounted)
         }
       } catch (e) {
-        for (const m of mounted.reverse()) await umount(m)
+        await umountAll(mounted)
         throw e
       }
       emptyDirMounts.set(cid, mounted)
       try {
-        if (storage.createContainer) await storage.createContainer({ containerId: cid, storages: theirs as never[] })
+        await sandbox.createContainer({ containerId: cid, storages: theirs })
       } catch (e) {
-        for (const m of [...mounted].reverse()) await umount(m)
+        await umountAll(mounted)
         emptyDirMounts.delete(cid)
         throw e
       }
@@ -93,8 +90,8 @@ export function containerServiceHandlers(deps: { sandbox: Sandbox; logger: Logge
       try {
         await containers.create(cid, req.execId, req.OCI)
       } catch (e) {
-        if (storage.removeContainer) await storage.removeContainer(cid).catch(() => {})
-        for (const m of [...mounted].reverse()) await umount(m)
+        await sandbox.removeContainer(cid).catch(() => {})
+        await umountAll(mounted)
         emptyDirMounts.delete(cid)
         throw e
       }
@@ -126,9 +123,9 @@ export function containerServiceHandlers(deps: { sandbox: Sandbox; logger: Logge
     removeContainer: async (req) => {
       logger.info({ containerId: req.containerId }, 'RemoveContainer')
       await containers.remove(req.containerId, req.timeout)
-      for (const m of [...(emptyDirMounts.get(req.containerId) ?? [])].reverse()) await umount(m)
+      await umountAll(emptyDirMounts.get(req.containerId) ?? [])
       emptyDirMounts.delete(req.containerId)
-      if (storage.removeContainer) await storage.removeContainer(req.containerId)
+      await sandbox.removeContainer(req.containerId)
       return {}
     },
     copyFile: async (req) => {
