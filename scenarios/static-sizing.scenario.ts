@@ -2,7 +2,6 @@
 // shims read a private configuration.toml (KATA_CONF_FILE in containerd's environment). The VM the
 // shim boots is read back over its QMP socket (`<tmp>/kataref-shim-<hash>/qmp.sock`, main.ts
 // vmRunDir) with query-cpus-fast / query-memory-size-summary, and `nproc` runs in the guest.
-import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -10,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll } from 'vitest'
 import { scenario, test, expect } from '../harness/scenario.ts'
 import { connectQmpSocket } from '../impl/runtime/hypervisor/qemu/qmp/index.ts'
+import { vmRunDir } from '../impl/runtime/shim/main.ts'
 import { IMAGE, RUNTIME, shimQemus, startContainerdWithBusybox, type PrivateContainerd } from './_support/containerd.ts'
 
 const REPO_CONFIG = resolve(fileURLToPath(new URL('.', import.meta.url)), '../config/configuration-kataref.toml')
@@ -30,9 +30,8 @@ function writeConfig(values: Record<string, string>): void {
   writeFileSync(confFile, text)
 }
 
-
-/** The shim's VM run dir for a single-container sandbox in the `default` namespace (main.ts vmRunDir). */
-const runDirOf = (id: string) => join(tmpdir(), `kataref-shim-${createHash('sha256').update(`default/${id}`).digest('hex').slice(0, 16)}`)
+/** The shim's VM run dir for a single-container sandbox in the `default` namespace. */
+const runDirOf = (id: string) => vmRunDir('default', id)
 
 interface Measured {
   qmpCpus: number
