@@ -10,6 +10,7 @@ import { execa, type ResultPromise } from 'execa'
 import { DeadlineError, KatarefError, ToolError, Code, errorMessage } from '../../../types/errors.ts'
 import { nullLogger, type Logger } from '../../../types/logger.ts'
 import { onExitCleanup } from './cleanup.ts'
+import { LineReader } from './qmp/line-reader.ts'
 import { buildQemuArgs, kernelCmdline, runDirPaths, type Accel, type QemuConfig, type QemuDisk, type QemuShare, type RunDirPaths } from './cmdline.ts'
 
 /** The CPU advertises hardware virtualisation (vmx/svm) in /proc/cpuinfo. */
@@ -282,7 +283,7 @@ export class QemuVm {
     if (!existsSync(this.paths.controlSocket)) return false
     return new Promise((res) => {
       const sock = connect(this.paths.controlSocket)
-      let buf = ''
+      const reader = new LineReader()
       let stage = 0
       const done = (ok: boolean): void => {
         clearTimeout(timer)
@@ -294,12 +295,7 @@ export class QemuVm {
       sock.on('error', () => done(false))
       sock.on('close', () => done(stage === 2))
       sock.on('data', (d: string) => {
-        buf += d
-        let nl: number
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim()
-          buf = buf.slice(nl + 1)
-          if (!line) continue
+        for (const line of reader.push(d)) {
           let msg: Record<string, unknown>
           try {
             msg = JSON.parse(line) as Record<string, unknown>
