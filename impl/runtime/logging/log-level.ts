@@ -1,12 +1,11 @@
 // Log-level resolution (spec §8): runtime-rs manager.rs / shim logger.rs, Go shim service.go.
 // Everything logs at info unless debug is asked for: containerd's `-debug` shim flag (shim base
 // level), or a section's `enable_debug` / `log_level` (per component).
-import type { KatarefConfig } from '../../types/config/index.ts'
+import { LOG_LEVEL_NAMES, type KatarefConfig } from '../../types/config/index.ts'
 import type { LogLevel } from '../../types/logger.ts'
 
-/** Level names runtime-rs accepts in `log_level`. */
-export const KATA_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'critical'] as const
-export type KataLogLevel = (typeof KATA_LOG_LEVELS)[number]
+/** A level name runtime-rs accepts in `log_level` (the list config load warns against). */
+export type KataLogLevel = (typeof LOG_LEVEL_NAMES)[number]
 
 /** Components whose level is set from their own section. */
 export type LogComponent = 'runtimes' | 'hypervisor' | 'agent'
@@ -17,7 +16,7 @@ export type LogComponent = 'runtimes' | 'hypervisor' | 'agent'
  */
 export function effectiveLogLevel(enableDebug: boolean, logLevel: string): KataLogLevel {
   if (enableDebug && logLevel === 'info') return 'debug'
-  return (KATA_LOG_LEVELS as readonly string[]).includes(logLevel) ? (logLevel as KataLogLevel) : 'info'
+  return (LOG_LEVEL_NAMES as readonly string[]).includes(logLevel) ? (logLevel as KataLogLevel) : 'info'
 }
 
 /** pino has no `critical`; it maps to `fatal`. */

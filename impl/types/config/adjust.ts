@@ -13,7 +13,7 @@ export const VIRTIO_SCSI = 'virtio-scsi'
 export const BLOCK_DEVICE_DRIVERS: readonly string[] = [VIRTIO_BLK_PCI, VIRTIO_BLK_CCW, VIRTIO_BLK_MMIO, VIRTIO_PMEM, VIRTIO_SCSI]
 export const BLOCK_DEVICE_AIO_MODES: readonly string[] = ['io_uring', 'native', 'threads']
 export const EMPTYDIR_MODES: readonly string[] = ['shared-fs', 'block-encrypted', 'block-plain']
-export const LOG_LEVEL_NAMES: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'critical']
+export const LOG_LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error', 'critical'] as const
 
 /** Hypervisors whose memory adjust turns 0 MiB into 128 MiB (QEMU, CH, Dragonball, Firecracker). */
 const MEMORY_DEFAULTED = ['qemu', 'cloud-hypervisor', 'dragonball', 'firecracker']
@@ -60,7 +60,7 @@ export function adjustConfig(config: KatarefConfig, ctx: AdjustContext): void {
 }
 
 function warnLogLevel(level: string, section: string, ctx: AdjustContext): void {
-  if (!LOG_LEVEL_NAMES.includes(level)) {
+  if (!(LOG_LEVEL_NAMES as readonly string[]).includes(level)) {
     ctx.warnings.push(`${ctx.file}: ${keyName(section, 'log_level')}: unknown level ${JSON.stringify(level)} means info; known: ${LOG_LEVEL_NAMES.join(', ')}`)
   }
 }
