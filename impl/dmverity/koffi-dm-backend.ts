@@ -3,7 +3,7 @@
 // requests in `pooled` go to the threadpool (blocking-pool.ts), errno included.
 import { closeSync, openSync, constants } from 'node:fs'
 import { DM_CONTROL_PATH, type DmBackend, type DmControl } from './dm-backend.ts'
-import { loadLibc } from './libc.ts'
+import { inlineResult, loadLibc } from './libc.ts'
 import type { BlockingPool } from './blocking-pool.ts'
 
 export class KoffiDmBackend implements DmBackend {
@@ -27,12 +27,8 @@ export class KoffiDmBackend implements DmBackend {
       ioctl: async (request, buf) => {
         if (!open) throw new Error(`${this.controlPath} is closed`)
         const pool = this.pooled && !this.pooled.has(request) ? undefined : this.pool
-        if (pool) {
-          const r = await pool.ioctl(fd, request, buf)
-          return r.rc < 0 ? r.errno || 5 : 0
-        }
-        const rc = libc.ioctl(fd, request, buf)
-        return rc < 0 ? libc.errno() || 5 : 0
+        const r = pool ? await pool.ioctl(fd, request, buf) : inlineResult(libc, libc.ioctl(fd, request, buf))
+        return r.rc < 0 ? r.errno || 5 : 0
       },
       close: async () => {
         if (open) closeSync(fd)

@@ -22,6 +22,11 @@ export interface SyscallResult {
   errno: number
 }
 
+/** An inline call's result: errno read on this thread right after the call (the `.async` calls read theirs on the pool thread). */
+export function inlineResult(libc: Libc, rc: number): SyscallResult {
+  return { rc, errno: rc < 0 ? libc.errno() : 0 }
+}
+
 let cached: Promise<Libc> | undefined
 
 export function loadLibc(): Promise<Libc> {

@@ -1,7 +1,7 @@
 // Real Mounter for the guest: mount(2)/umount2(2) through koffi (no dependency on busybox applets,
 // errno straight into the error chain). A target already mounted with the same fstype is a no-op (§5).
 import { readFile } from 'node:fs/promises'
-import { errnoName, loadLibc, type BlockingPool } from '../../dmverity/index.ts'
+import { errnoName, inlineResult, loadLibc, type BlockingPool, type SyscallResult } from '../../dmverity/index.ts'
 import { KatarefError, Code } from '../../types/errors.ts'
 import type { Mounter, MountRequest } from './storage-context.ts'
 
@@ -76,41 +76,28 @@ export class LinuxMounter implements Mounter {
     if (await this.isMounted(m.target, m.fstype)) return
     const libc = await loadLibc()
     const short = m.fstype === 'overlay' ? shortenOverlayData(m.data) : undefined
-    let rc: number
-    let errno = 0
+    const data = m.data === '' ? null : m.data
+    let r: SyscallResult
     if (short) {
       // chdir + mount + chdir back run synchronously, so no other JS sees the changed cwd.
       const prev = process.cwd()
       process.chdir(short.cwd)
       try {
-        rc = libc.mount(m.source, m.target, m.fstype, m.flags, short.data)
-        errno = libc.errno()
+        r = inlineResult(libc, libc.mount(m.source, m.target, m.fstype, m.flags, short.data))
       } finally {
         process.chdir(prev)
       }
     } else {
-      if (this.pool) {
-        ;({ rc, errno } = await this.pool.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data))
-      } else {
-        rc = libc.mount(m.source, m.target, m.fstype, m.flags, m.data === '' ? null : m.data)
-        errno = libc.errno()
-      }
+      r = this.pool ? await this.pool.mount(m.source, m.target, m.fstype, m.flags, data) : inlineResult(libc, libc.mount(m.source, m.target, m.fstype, m.flags, data))
     }
-    if (rc !== 0) {
-      throw new MountError(`mount ${m.fstype} ${m.source} on ${m.target}: ${errnoName(errno)}`, Code.INTERNAL, { ...m, errno })
+    if (r.rc !== 0) {
+      throw new MountError(`mount ${m.fstype} ${m.source} on ${m.target}: ${errnoName(r.errno)}`, Code.INTERNAL, { ...m, errno: r.errno })
     }
   }
 
   async umount(target: string): Promise<void> {
-    if (this.pool) {
-      const r = await this.pool.umount2(target, 0)
-      if (r.rc !== 0) throw new MountError(`umount ${target}: ${errnoName(r.errno)}`, Code.INTERNAL, { target, errno: r.errno })
-      return
-    }
     const libc = await loadLibc()
-    if (libc.umount2(target, 0) !== 0) {
-      const errno = libc.errno()
-      throw new MountError(`umount ${target}: ${errnoName(errno)}`, Code.INTERNAL, { target, errno })
-    }
+    const r = this.pool ? await this.pool.umount2(target, 0) : inlineResult(libc, libc.umount2(target, 0))
+    if (r.rc !== 0) throw new MountError(`umount ${target}: ${errnoName(r.errno)}`, Code.INTERNAL, { target, errno: r.errno })
   }
 }
