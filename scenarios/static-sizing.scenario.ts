@@ -70,6 +70,21 @@ async function measure(id: string, runArgs: string[]): Promise<Measured> {
   }
 }
 
+/** `ctr run --rm … true` gets the exact 0 MiB error and no QEMU is started; then the task is deleted. */
+async function expectZeroMemoryRefused(id: string, runArgs: string[]): Promise<void> {
+  const logBefore = cd!.log().length
+  const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', ...runArgs, IMAGE, id, 'true'])
+  expect(r.code).not.toBe(0)
+  expect(r.stderr).toContain(
+    "failed to setup static resource mgmt config: computed sandbox memory is 0 MiB for hypervisor 'qemu'; set a non-zero memory limit or configure non-zero default_memory/overhead_memory",
+  )
+  expect(cd!.log().slice(logBefore)).not.toContain('"msg":"starting qemu"')
+  expect(shimQemus()).toEqual([])
+  expect(existsSync(join(runDirOf(id), 'qmp.sock'))).toBe(false)
+  await cd!.ctr(['task', 'delete', '-f', id])
+  await cd!.ctr(['container', 'rm', id])
+}
+
 scenario(
   {
     name: 'static-sizing',
@@ -107,17 +122,7 @@ scenario(
       // With static sizing on, kataref keeps a configured 0 (no fallback) rather than QEMU's 128 MiB
       // adjust default (issue 6 over spec §11), so a sandbox without a memory limit is refused.
       writeConfig({ default_vcpus: '1', default_memory: '0', overhead_vcpus: '0.5', overhead_memory: '64' })
-      const logBefore = cd!.log().length
-      const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', IMAGE, 'zero-default', 'true'])
-      expect(r.code).not.toBe(0)
-      expect(r.stderr).toContain(
-        "failed to setup static resource mgmt config: computed sandbox memory is 0 MiB for hypervisor 'qemu'; set a non-zero memory limit or configure non-zero default_memory/overhead_memory",
-      )
-      expect(cd!.log().slice(logBefore)).not.toContain('"msg":"starting qemu"')
-      expect(shimQemus()).toEqual([])
-      expect(existsSync(join(runDirOf('zero-default'), 'qmp.sock'))).toBe(false)
-      await cd!.ctr(['task', 'delete', '-f', 'zero-default'])
-      await cd!.ctr(['container', 'rm', 'zero-default'])
+      await expectZeroMemoryRefused('zero-default', [])
     })
 
     test('default_memory = 0 with a memory limit → overhead + limit (0 is only a missing fallback)', async () => {
@@ -129,17 +134,7 @@ scenario(
 
     test('default_memory = 0, overhead_memory = 0, CPU-only limit → the exact 0 MiB error reaches ctr; no qemu is started', async () => {
       writeConfig({ default_vcpus: '1', default_memory: '0', overhead_vcpus: '0.5', overhead_memory: '0' })
-      const logBefore = cd!.log().length
-      const r = await cd!.ctr(['run', '--runtime', RUNTIME, '--rm', '--cpus', '1', IMAGE, 'zero-mem', 'true'])
-      expect(r.code).not.toBe(0)
-      expect(r.stderr).toContain(
-        "failed to setup static resource mgmt config: computed sandbox memory is 0 MiB for hypervisor 'qemu'; set a non-zero memory limit or configure non-zero default_memory/overhead_memory",
-      )
-      expect(cd!.log().slice(logBefore)).not.toContain('"msg":"starting qemu"')
-      expect(shimQemus()).toEqual([])
-      expect(existsSync(join(runDirOf('zero-mem'), 'qmp.sock'))).toBe(false)
-      await cd!.ctr(['task', 'delete', '-f', 'zero-mem'])
-      await cd!.ctr(['container', 'rm', 'zero-mem'])
+      await expectZeroMemoryRefused('zero-mem', ['--cpus', '1'])
     })
   },
 )
