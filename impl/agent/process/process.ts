@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { Code, KatarefError } from '../../types/errors.ts'
 import type { Logger } from '../../types/logger.ts'
-import { waitStatusFromNode, signalNumber } from './exit-code.ts'
+import { waitStatusFromNode } from './exit-code.ts'
 import type { ExitCell, Reaper } from './reaper.ts'
 import { ByteQueue } from './stdio.ts'
 import { GUEST_BUSYBOX } from './launcher.ts'
@@ -141,5 +141,3 @@ export class ContainerProcess {
     this.child.stdin!.end()
   }
 }
-
-export { signalNumber }

@@ -31,11 +31,6 @@ export class ExitCell {
   }
 }
 
-export interface ReaperEvents {
-  /** Called after the code is recorded (e.g. to close stdio or wake the container). */
-  onExit?(pid: number, code: number): void
-}
-
 export class Reaper {
   private readonly cells = new Map<number, ExitCell>()
   /** Pids reaped without a registration (for tests and diagnostics). */

@@ -17,10 +17,6 @@ export class ByteQueue {
     this.wake()
   }
 
-  get isEnded(): boolean {
-    return this.ended && this.chunks.length === 0
-  }
-
   /** A reader has been given the empty EOF reply. */
   eofDelivered = false
 
