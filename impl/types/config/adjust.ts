@@ -25,18 +25,12 @@ export interface AdjustContext {
   file: string
   host: HostResources
   warnings: string[]
-  /**
-   * `[runtime] static_sandbox_resource_mgmt`. When on, a configured default_memory of 0 is kept:
-   * it means "no memory fallback", and static sizing rejects a sandbox without a memory limit
-   * with the 0 MiB error (kataref issue 6) instead of booting the 128 MiB adjust default.
-   */
-  staticSandboxResourceMgmt?: boolean
 }
 
 /** Adjusts and validates a whole config in place. */
 export function adjustConfig(config: KatarefConfig, ctx: AdjustContext): void {
   const rt = config.runtime
-  for (const hv of Object.values(config.hypervisor)) adjustHypervisor(hv, { ...ctx, staticSandboxResourceMgmt: rt.staticSandboxResourceMgmt })
+  for (const hv of Object.values(config.hypervisor)) adjustHypervisor(hv, ctx, rt.staticSandboxResourceMgmt)
   const hvNames = Object.keys(config.hypervisor)
   if (rt.hypervisorName === '' && hvNames.length === 1) rt.hypervisorName = hvNames[0]!
   else if (rt.hypervisorName !== '' && !config.hypervisor[rt.hypervisorName]) {
@@ -65,7 +59,12 @@ function warnLogLevel(level: string, section: string, ctx: AdjustContext): void 
   }
 }
 
-export function adjustHypervisor(hv: HypervisorConfig, ctx: AdjustContext): void {
+/**
+ * `staticSizing` is `[runtime] static_sandbox_resource_mgmt`. When on, a configured default_memory
+ * of 0 is kept: it means "no memory fallback", and static sizing rejects a sandbox without a memory
+ * limit with the 0 MiB error (kataref issue 6) instead of booting the 128 MiB adjust default.
+ */
+export function adjustHypervisor(hv: HypervisorConfig, ctx: AdjustContext, staticSizing = false): void {
   const section = `hypervisor.${hv.name}`
   const err = (key: string, problem: string) => new ConfigError(ctx.file, keyName(section, key), problem)
   const isQemu = hv.name === 'qemu'
@@ -81,7 +80,7 @@ export function adjustHypervisor(hv: HypervisorConfig, ctx: AdjustContext): void
 
   // MemoryInfo. Deviation (issue 6 over spec §11): with static sizing on, 0 stays 0 and is
   // judged per sandbox by applyInitialSize (limit + overhead, else the 0 MiB error).
-  const keepZero = hv.defaultMemory === 0 && ctx.staticSandboxResourceMgmt === true
+  const keepZero = hv.defaultMemory === 0 && staticSizing
   if (!keepZero) {
     if (hv.defaultMemory === 0 && MEMORY_DEFAULTED.includes(hv.name)) hv.defaultMemory = DEFAULT_GUEST_MEMORY_MIB
     if (hv.defaultMemory > memoryMiB) hv.defaultMemory = memoryMiB
