@@ -155,15 +155,14 @@ export class ConformanceReporter implements Reporter {
   }
 
   private _scenario(m: TestModule, reason: TestRunEndReason): ScenarioResult {
-    const all = [...m.children.allTests()]
     // Every test of the module, including those that got no result hook (an interrupted run).
-    const tests = all
+    const all = [...m.children.allTests()]
     const name = scenarioNameOf(m.moduleId)
     const errors: ReportError[] = m.errors().map(toReportError)
     const meta = all.map((t) => t.meta().kataref).find((x) => x !== undefined)
     if (!meta && all.length > 0) errors.push({ message: `${name}: tests are not inside scenario({...}, () => { ... }); the scenario has no metadata` })
     if (meta && meta.name !== name) errors.push({ message: `scenario name '${meta.name}' does not match its file name '${name}'` })
-    const results = tests.map((t) => this._test(t, reason, meta?.name))
+    const results = all.map((t) => this._test(t, reason, meta?.name))
     if (results.length === 0 && errors.length === 0) {
       if (reason === 'interrupted') results.push({ name: '(scenario file)', status: 'skipped', skipReason: 'not run: the run was interrupted', durationMs: 0, errors: [] })
       else errors.push({ message: `${name}: no tests ran` })
