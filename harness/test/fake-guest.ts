@@ -18,7 +18,8 @@ export function fakeBootGuest(o: FakeGuestOptions): BootGuest {
     const runDir = join(opts.runRoot ?? o.markDir, 'guest-fake')
     await mkdir(runDir, { recursive: true })
     const consoleLogPath = join(runDir, 'console.log')
-    await writeFile(consoleLogPath, o.console ?? 'boot\n{"msg":"agent started"}\n')
+    const consoleText = o.console ?? 'boot\n{"msg":"agent started"}\n'
+    await writeFile(consoleLogPath, consoleText)
     await appendFile(join(o.markDir, 'booted'), `${opts.keep ? 'keep' : 'nokeep'}\n`)
     const guest: Guest = {
       id: 'fake-1',
@@ -30,7 +31,7 @@ export function fakeBootGuest(o: FakeGuestOptions): BootGuest {
       consoleLogPath,
       runDir,
       debug: { run: async (cmd) => ({ stdout: `ran ${cmd}\n`, exitCode: 0 }) },
-      consoleTail: async (lines) => (o.console ?? 'boot\n{"msg":"agent started"}\n').split('\n').slice(-lines).join('\n'),
+      consoleTail: async (lines) => consoleText.split('\n').slice(-lines).join('\n'),
       stop: async () => {
         if (o.stopDelayMs) await new Promise((r) => setTimeout(r, o.stopDelayMs))
         await appendFile(join(o.markDir, 'stopped'), 'stopped\n')
