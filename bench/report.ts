@@ -6,6 +6,16 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
+/** Every round's figure, rounded and space-separated (the note column). */
+export function listRounded(xs: number[]): string {
+  return xs.map((x) => x.toFixed(0)).join(' ')
+}
+
+/** A table row: the median in ms, with every round's figure as the note. */
+export function medianMsRow(label: string, xs: number[]): [string, string, string] {
+  return [label, `${median(xs).toFixed(0)} ms`, listRounded(xs)]
+}
+
 export function printTable(name: string, rows: [string, string, string?][]): void {
   const w = Math.max(...rows.map((r) => r[0].length))
   process.stdout.write(`\n== bench/${name}\n`)

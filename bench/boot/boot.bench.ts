@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { buildGuestImages, BARE_MARKER } from '../../images/guest/index.ts'
 import { startQemuVm } from '../../impl/runtime/hypervisor/qemu/qemu.ts'
 import { startVmWithAgent } from '../../impl/runtime/sandbox/vm-with-agent.ts'
-import { median, printTable } from '../report.ts'
+import { median, medianMsRow, printTable } from '../report.ts'
 
 async function bareBootMs(images: Awaited<ReturnType<typeof buildGuestImages>>): Promise<number> {
   const t0 = performance.now()
@@ -39,12 +39,10 @@ export async function main(rounds = 3): Promise<void> {
     bare.push(await bareBootMs(images))
     full.push(await agentReadyMs(images))
   }
-  const b = median(bare)
-  const f = median(full)
   printTable('boot', [
-    ['bare kernel+busybox to /init (baseline)', `${b.toFixed(0)} ms`, bare.map((x) => x.toFixed(0)).join(' ')],
-    ['full guest to agent-ready', `${f.toFixed(0)} ms`, full.map((x) => x.toFixed(0)).join(' ')],
-    ['ratio agent-ready / bare', (f / b).toFixed(2), `${rounds} rounds, medians`],
+    medianMsRow('bare kernel+busybox to /init (baseline)', bare),
+    medianMsRow('full guest to agent-ready', full),
+    ['ratio agent-ready / bare', (median(full) / median(bare)).toFixed(2), `${rounds} rounds, medians`],
   ])
 }
 

@@ -9,7 +9,7 @@ import { loadavg } from 'node:os'
 import { bootGuest } from '../../harness/boot-guest.ts'
 import { agentLogLines, buildLayerDisk, findGuestDisk, multiLayerStorages, rootfsOci } from '../../harness/guest-disks.ts'
 import { guestRootfsMountPoint } from '../../impl/runtime/resource/rootfs/storage.ts'
-import { median, printTable } from '../report.ts'
+import { listRounded, median, medianMsRow, printTable } from '../report.ts'
 
 const LAYERS = 8
 const T = { timeoutMs: 120_000 }
@@ -58,20 +58,22 @@ export async function main(rounds = 5): Promise<void> {
       const threads = (await guest.debug.run('ls /proc/$(pidof node)/task | wc -l')).stdout.trim()
       const c = runs.concurrent
       const s = runs.sequential
-      const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ')
+      const ci = runs['concurrent-inline']
+      const si = runs['sequential-inline']
+      // Both modes of a round run back to back, so their ratio shares that moment's host load.
+      const perRound = c.layers.map((x, i) => x / s.layers[i]!)
       printTable('mount', [
-        [`${LAYERS} verity layers concurrently: layer section`, `${median(c.layers).toFixed(0)} ms`, list(c.layers)],
-        [`${LAYERS} verity layers one after another: layer section`, `${median(s.layers).toFixed(0)} ms`, list(s.layers)],
+        medianMsRow(`${LAYERS} verity layers concurrently: layer section`, c.layers),
+        medianMsRow(`${LAYERS} verity layers one after another: layer section`, s.layers),
         ['ratio concurrent / sequential (layer section)', (median(c.layers) / median(s.layers)).toFixed(2), `goal <= 0.6; ${rounds} rounds, ratio of medians`],
-        // Both modes of a round run back to back, so their ratio shares that moment's host load.
-        ['  same, median of per-round ratios', median(c.layers.map((x, i) => x / s.layers[i]!)).toFixed(2), list(c.layers.map((x, i) => (100 * x) / s.layers[i]!)) + ' (%)'],
-        ['whole group (incl. overlay), concurrent', `${median(c.total).toFixed(0)} ms`, list(c.total)],
-        ['whole group (incl. overlay), sequential', `${median(s.total).toFixed(0)} ms`, list(s.total)],
-        ['CreateContainer round trip, concurrent', `${median(c.rpc).toFixed(0)} ms`, list(c.rpc)],
-        ['CreateContainer round trip, sequential', `${median(s.rpc).toFixed(0)} ms`, list(s.rpc)],
-        ['syscalls inline: concurrent', `${median(runs['concurrent-inline'].layers).toFixed(0)} ms`, list(runs['concurrent-inline'].layers)],
-        ['syscalls inline: sequential', `${median(runs['sequential-inline'].layers).toFixed(0)} ms`, list(runs['sequential-inline'].layers)],
-        ['ratio concurrent / sequential, inline', (median(runs['concurrent-inline'].layers) / median(runs['sequential-inline'].layers)).toFixed(2), 'KATAREF_BLOCKING_SYSCALLS=inline'],
+        ['  same, median of per-round ratios', median(perRound).toFixed(2), listRounded(perRound.map((r) => 100 * r)) + ' (%)'],
+        medianMsRow('whole group (incl. overlay), concurrent', c.total),
+        medianMsRow('whole group (incl. overlay), sequential', s.total),
+        medianMsRow('CreateContainer round trip, concurrent', c.rpc),
+        medianMsRow('CreateContainer round trip, sequential', s.rpc),
+        medianMsRow('syscalls inline: concurrent', ci.layers),
+        medianMsRow('syscalls inline: sequential', si.layers),
+        ['ratio concurrent / sequential, inline', (median(ci.layers) / median(si.layers)).toFixed(2), 'KATAREF_BLOCKING_SYSCALLS=inline'],
         ['sum over layers of dm-verity create…mknod: concurrent / sequential', `${median(c.verity).toFixed(0)} / ${median(s.verity).toFixed(0)} ms`, 'per-layer wall time; concurrent > sequential = contention'],
         ['sum over layers of the EROFS mount: concurrent / sequential', `${median(c.mount).toFixed(0)} / ${median(s.mount).toFixed(0)} ms`, 'the mount reads verity-checked metadata'],
         ['agent after the runs', rss, `${threads} threads (main, V8, libuv threadpool)`],
