@@ -6,7 +6,7 @@ import { constants } from 'node:fs'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { InvalidInputError, KatarefError, Code } from '../../impl/types/errors.ts'
 import {
-  VERITY_ALGORITHMS, VERITY_DEFAULT_SALT_SIZE, checkAlgorithm, checkBlockSize, checkHashType, checkSalt,
+  VERITY_ALGORITHMS, VERITY_DEFAULT_SALT_SIZE, checkSalt, verityTreeParams,
   type VerityAlgorithm, type VerityHashType,
 } from './params.ts'
 import { treeGeometry, treeOffset } from './geometry.ts'
@@ -72,12 +72,7 @@ function checkOffset(input: string, value: number): void {
 }
 
 export async function formatVerity(dataPath: string, opts: VerityFormatOptions = {}): Promise<VerityFormatResult> {
-  const dataBlockSize = opts.dataBlockSize ?? 4096
-  const hashBlockSize = opts.hashBlockSize ?? 4096
-  checkBlockSize('dm-verity data block size', dataBlockSize)
-  checkBlockSize('dm-verity hash block size', hashBlockSize)
-  const algorithm = checkAlgorithm('dm-verity algorithm', opts.algorithm ?? 'sha256')
-  const hashType = checkHashType('dm-verity hash type', opts.hashType ?? 1)
+  const { dataBlockSize, hashBlockSize, algorithm, hashType } = verityTreeParams(opts)
   const salt = resolveSalt(opts.salt)
   const withSuperblock = opts.superblock ?? true
   const uuid = withSuperblock ? (opts.uuid ?? randomUUID()) : null

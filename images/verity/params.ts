@@ -52,3 +52,21 @@ export function parseSaltHex(input: string, hex: string): Buffer {
   checkSalt(input, salt)
   return salt
 }
+
+export interface VerityTreeParams {
+  dataBlockSize: number
+  hashBlockSize: number
+  algorithm: VerityAlgorithm
+  hashType: VerityHashType
+}
+
+/** Block sizes, algorithm and hash type with veritysetup's defaults (4096, 4096, sha256, 1), validated. */
+export function verityTreeParams(o: Partial<VerityTreeParams>): VerityTreeParams {
+  const dataBlockSize = o.dataBlockSize ?? 4096
+  const hashBlockSize = o.hashBlockSize ?? 4096
+  checkBlockSize('dm-verity data block size', dataBlockSize)
+  checkBlockSize('dm-verity hash block size', hashBlockSize)
+  const algorithm = checkAlgorithm('dm-verity algorithm', o.algorithm ?? 'sha256')
+  const hashType = checkHashType('dm-verity hash type', o.hashType ?? 1)
+  return { dataBlockSize, hashBlockSize, algorithm, hashType }
+}

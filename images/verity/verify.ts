@@ -3,7 +3,7 @@
 import { open, stat } from 'node:fs/promises'
 import { InvalidInputError } from '../../impl/types/errors.ts'
 import {
-  VERITY_ALGORITHMS, VERITY_SUPERBLOCK_SIZE, checkAlgorithm, checkBlockSize, checkHashType, parseSaltHex,
+  VERITY_ALGORITHMS, VERITY_SUPERBLOCK_SIZE, parseSaltHex, verityTreeParams,
   type VerityAlgorithm, type VerityHashType,
 } from './params.ts'
 import { treeGeometry, treeOffset } from './geometry.ts'
@@ -74,12 +74,7 @@ export async function verifyVerity(dataPath: string, opts: VerityVerifyOptions):
     salt = sb.salt
     if (opts.salt !== undefined) agree('salt', parseSaltHex('dm-verity salt', opts.salt).toString('hex'), salt.toString('hex'))
   } else {
-    dataBlockSize = opts.dataBlockSize ?? 4096
-    hashBlockSize = opts.hashBlockSize ?? 4096
-    checkBlockSize('dm-verity data block size', dataBlockSize)
-    checkBlockSize('dm-verity hash block size', hashBlockSize)
-    algorithm = checkAlgorithm('dm-verity algorithm', opts.algorithm ?? 'sha256')
-    hashType = checkHashType('dm-verity hash type', opts.hashType ?? 1)
+    ({ dataBlockSize, hashBlockSize, algorithm, hashType } = verityTreeParams(opts))
     salt = parseSaltHex('dm-verity salt', opts.salt ?? '')
     const st = await stat(dataPath).catch((e: unknown) => {
       throw new InvalidInputError(`dm-verity data file ${dataPath}`, 'cannot be read', { path: dataPath }, { cause: e })
