@@ -5,9 +5,8 @@
 import type { ServiceImpl } from '../ttrpc/service-types.ts'
 import type { AgentService } from '../gen/agent_pb.ts'
 import type { Logger } from '../types/logger.ts'
-import { KATA_RUN_DIR } from './config.ts'
 import { ContainerManager } from './container.ts'
-import { copyFile } from './copy-file.ts'
+import { copyFile, SHARED_CONTAINERS_DIR } from './copy-file.ts'
 import { addDevices } from './device/device.ts'
 import { updateSpecDevices } from './device/spec-update.ts'
 import { SysfsUeventSource, UeventStore, hotplugTimeoutFromCmdline } from './device/uevent.ts'
@@ -129,7 +128,7 @@ export function containerServiceHandlers(deps: { sandbox: Sandbox; logger: Logge
       return {}
     },
     copyFile: async (req) => {
-      await copyFile(req, { prefix: `${KATA_RUN_DIR}/shared/containers`, dir: sandbox.sharedContainersDir })
+      await copyFile(req, { prefix: SHARED_CONTAINERS_DIR, dir: sandbox.sharedContainersDir })
       return {}
     },
     destroySandbox: async () => {

@@ -6,10 +6,11 @@
 import { constants as fsc } from 'node:fs'
 import { chmod, chown, lchown, lstat, mkdir, open, rename, rm, symlink, unlink } from 'node:fs/promises'
 import { Code, KatarefError } from '../types/errors.ts'
+import { KATA_RUN_DIR } from './config.ts'
 import { errnoCode } from './fs-util.ts'
 import { scopedJoin } from './safe-path/index.ts'
 
-export const SHARED_CONTAINERS_DIR = '/run/kata-containers/shared/containers'
+export const SHARED_CONTAINERS_DIR = `${KATA_RUN_DIR}/shared/containers`
 export const S_IFMT = 0o170000
 export const S_IFDIR = 0o040000
 export const S_IFLNK = 0o120000
