@@ -11,7 +11,7 @@ import { hasVerityMarker, isGptPartitioned, partitionNumber, partitionPath, type
 import { MS } from './mount-options.ts'
 import { Rollback, type UndoStep } from './rollback.ts'
 import {
-  DEFAULT_HOTPLUG_TIMEOUT_MS, DEFAULT_PARTITION_TIMEOUT_MS, deadlineIn, systemClock, type StorageContext,
+  hotplugDeadline, partitionDeadline, systemClock, type StorageContext,
 } from './storage-context.ts'
 
 export const DEVMAPPER_NOT_BUILT_IN = 'dm-verity support not compiled in: build with `--features devicemapper` to enable'
@@ -46,7 +46,7 @@ export async function waitAndMountLayer(ctx: StorageContext, layer: LowerLayer, 
   const ms: { waitMs?: number; verityMs?: number; mountMs?: number } = {}
   const since = (t: number) => Math.round((performance.now() - t) * 10) / 10
   try {
-    const base = baseDevice ?? (await ctx.devices.resolveBaseDevice(s, deadlineIn(clock, ctx.hotplugTimeoutMs ?? DEFAULT_HOTPLUG_TIMEOUT_MS)))
+    const base = baseDevice ?? (await ctx.devices.resolveBaseDevice(s, hotplugDeadline(ctx)))
     const gpt = isGptPartitioned(s)
     const verity = hasVerityMarker(s)
     let device = base
@@ -62,7 +62,7 @@ export async function waitAndMountLayer(ctx: StorageContext, layer: LowerLayer, 
       }
       device = partitionPath(base, n)
       step = 'partition-wait'
-      await ctx.devices.waitForPartition(device, deadlineIn(clock, ctx.partitionTimeoutMs ?? DEFAULT_PARTITION_TIMEOUT_MS))
+      await ctx.devices.waitForPartition(device, partitionDeadline(ctx))
       ms.waitMs = since(t0)
       if (verity) {
         step = 'verity-disabled'

@@ -14,7 +14,7 @@ import {
 import { parseMountOptions } from './mount-options.ts'
 import { Rollback } from './rollback.ts'
 import {
-  DEFAULT_HOTPLUG_TIMEOUT_MS, DEFAULT_PARTITION_TIMEOUT_MS, DEFAULT_RUN_DIR, deadlineIn, systemClock,
+  DEFAULT_RUN_DIR, hotplugDeadline, partitionDeadline, systemClock,
   type StorageContext, type StorageLike,
 } from './storage-context.ts'
 
@@ -106,11 +106,11 @@ export async function handleMultiLayerErofsGroup(storages: readonly StorageLike[
     if (group.upper) {
       step = 'upper-mount'
       const up = group.upper
-      let device = await ctx.devices.resolveBaseDevice(up, deadlineIn(clock, ctx.hotplugTimeoutMs ?? DEFAULT_HOTPLUG_TIMEOUT_MS))
+      let device = await ctx.devices.resolveBaseDevice(up, hotplugDeadline(ctx))
       const n = isGptPartitioned(up) ? partitionNumber(up) : undefined
       if (n !== undefined) {
         device = partitionPath(device, n)
-        await ctx.devices.waitForPartition(device, deadlineIn(clock, ctx.partitionTimeoutMs ?? DEFAULT_PARTITION_TIMEOUT_MS))
+        await ctx.devices.waitForPartition(device, partitionDeadline(ctx))
       }
       const { flags, data } = parseMountOptions(up.options)
       await ctx.mounter.mount({ source: device, target: upperDir, fstype: 'ext4', flags, data })
@@ -125,7 +125,7 @@ export async function handleMultiLayerErofsGroup(storages: readonly StorageLike[
     for (const l of group.lowers) {
       if (!isGptPartitioned(l.storage) || baseBySource.has(l.storage.source)) continue
       try {
-        baseBySource.set(l.storage.source, await ctx.devices.resolveBaseDevice(l.storage, deadlineIn(clock, ctx.hotplugTimeoutMs ?? DEFAULT_HOTPLUG_TIMEOUT_MS)))
+        baseBySource.set(l.storage.source, await ctx.devices.resolveBaseDevice(l.storage, hotplugDeadline(ctx)))
       } catch (e) {
         throw new MultiLayerErofsError(`multi-layer erofs layer ${l.index} (${l.storage.driver} ${l.storage.source}): resolve failed`, 'resolve', l.index, {}, { cause: e })
       }

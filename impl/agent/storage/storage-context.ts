@@ -76,6 +76,16 @@ export function deadlineIn(clock: Clock, budgetMs: number): Deadline {
   return { at: clock.now() + budgetMs, budgetMs }
 }
 
+/** When a storage's base device must have appeared: now + agent.hotplug_timeout (default 3000 ms). */
+export function hotplugDeadline(ctx: StorageContext): Deadline {
+  return deadlineIn(ctx.clock ?? systemClock, ctx.hotplugTimeoutMs ?? DEFAULT_HOTPLUG_TIMEOUT_MS)
+}
+
+/** When a partition node must have appeared: now + the partition timeout (default 1000 ms, §4.4). */
+export function partitionDeadline(ctx: StorageContext): Deadline {
+  return deadlineIn(ctx.clock ?? systemClock, ctx.partitionTimeoutMs ?? DEFAULT_PARTITION_TIMEOUT_MS)
+}
+
 /** `KATAREF_USE_DEVMAPPER=0` (or no/false/off) switches devicemapper support off; default on. */
 export function devmapperEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env.KATAREF_USE_DEVMAPPER?.trim().toLowerCase()
