@@ -39,9 +39,11 @@ export async function main(rounds = 5): Promise<void> {
           const t0 = performance.now()
           await guest.agent.agent.createContainer({ containerId: cid, storages, OCI: rootfsOci(guestRootfsMountPoint(cid)) }, T)
           const rpc = performance.now() - t0
-          const line = (await agentLogLines(guest, /^multi-layer erofs rootfs mounted$/)).pop()!
-          // Per-layer phases (layer-mount.ts): dm-verity create…mknod, and the EROFS mount through it.
-          const perLayer = (await agentLogLines(guest, /^mounted EROFS layer$/)).filter((l) => l.cid === cid)
+          // One read of the console per round: this container's group line and its per-layer phases
+          // (layer-mount.ts: dm-verity create…mknod, and the EROFS mount through it).
+          const logged = (await agentLogLines(guest, /^(multi-layer erofs rootfs mounted|mounted EROFS layer)$/)).filter((l) => l.cid === cid)
+          const line = logged.findLast((l) => l.msg === 'multi-layer erofs rootfs mounted')!
+          const perLayer = logged.filter((l) => l.msg === 'mounted EROFS layer')
           const sum = (k: string) => perLayer.reduce((a, l) => a + Number(l[k] ?? 0), 0)
           await guest.agent.agent.removeContainer({ containerId: cid }, T)
           if (r === 0) continue
