@@ -13,6 +13,7 @@
 // its stdin is /dev/null so it cannot eat the following commands.
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { DeadlineError, KatarefError, Code, errorMessage } from '../../../types/errors.ts'
 import { nullLogger, type Logger } from '../../../types/logger.ts'
 
@@ -27,8 +28,6 @@ export interface DebugConsoleOptions {
   consoleTail?: () => string
   logger?: Logger
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** POSIX single-quote quoting. */
 export function shellQuote(s: string): string {

@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
 import { DeadlineError, KatarefError, ToolError, Code, errorMessage } from '../../../types/errors.ts'
 import { nullLogger, type Logger } from '../../../types/logger.ts'
@@ -90,8 +91,6 @@ export interface QemuExit {
 const MAX_SOCKET_PATH = 107
 const STDERR_KEEP = 16 * 1024
 const CONSOLE_KEEP = 256 * 1024
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 function setprivAvailable(): boolean {
   return existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv')

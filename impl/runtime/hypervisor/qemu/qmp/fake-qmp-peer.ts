@@ -185,6 +185,7 @@ export class FakeQmpPeer {
   }
 }
 
+// The global setTimeout (not node:timers/promises), so vi.useFakeTimers also drives scripted delays.
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }

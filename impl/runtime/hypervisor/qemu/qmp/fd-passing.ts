@@ -6,6 +6,7 @@
 // objects is ignored by QEMU's parser (the same trick QEMU's own Python QMP library uses).
 // The command itself is then written through the normal stream, after the space.
 import type { Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import koffi from 'koffi'
 import { Code, KatarefError } from '../../../../types/errors.ts'
 
@@ -86,7 +87,7 @@ export async function sendFdsOnFd(sockFd: number, fds: readonly number[]): Promi
     if (n === 1) return
     const errno = koffi.errno()
     if (n < 0 && (errno === EAGAIN || errno === EINTR)) {
-      await new Promise((r) => setTimeout(r, 5))
+      await sleep(5)
       continue
     }
     throw new FdPassingError(`sendmsg returned ${n} (errno ${errno})`, { sockFd, fds: [...fds], errno })

@@ -1,6 +1,7 @@
 // Connecting to QEMU's QMP unix socket (spec §1): each attempt connects, reads the greeting
 // and negotiates capabilities; failed attempts are retried every 50 ms until a 50 s deadline.
 import net from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { DeadlineError, errorMessage } from '../../../../types/errors.ts'
 import { nullLogger, type Logger } from '../../../../types/logger.ts'
 import { socketFdSender } from './fd-passing.ts'
@@ -39,7 +40,7 @@ export async function connectQmpSocket(socketPath: string, opts: ConnectQmpOptio
       log.debug({ attempt, err: errorMessage(e) }, 'QMP connect attempt failed')
     }
     if (Date.now() + retryMs > deadline) break
-    await new Promise((r) => setTimeout(r, retryMs))
+    await sleep(retryMs)
   }
   throw new DeadlineError(`timed out waiting for QMP ready on ${socketPath}`, readyMs, { socketPath }, { cause: last })
 }
