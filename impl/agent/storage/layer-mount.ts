@@ -79,14 +79,15 @@ export async function waitAndMountLayer(ctx: StorageContext, layer: LowerLayer, 
         }
         step = 'create'
         const tv = performance.now()
+        const dmCtx = { dm: ctx.dm, nodes: ctx.nodes, logger: log, sleep: clock.sleep }
         try {
-          verityDevice = await createDmverityDevice({ dm: ctx.dm, nodes: ctx.nodes, logger: log, sleep: clock.sleep }, device, info)
+          verityDevice = await createDmverityDevice(dmCtx, device, info)
         } catch (e) {
           if (e instanceof DmVerityError) step = e.step === 'remove' || e.step === 'unlink' ? 'create' : e.step
           throw e
         }
         const path = verityDevice.path
-        undo.push(`destroy dm-verity device ${path}`, () => destroyPartitionDmverityDevice({ dm: ctx.dm, nodes: ctx.nodes, logger: log, sleep: clock.sleep }, path))
+        undo.push(`destroy dm-verity device ${path}`, () => destroyPartitionDmverityDevice(dmCtx, path))
         device = path
         ms.verityMs = since(tv)
       }
