@@ -8,7 +8,7 @@ export class HotplugError extends KatarefError {
   constructor(message: string, context: Record<string, unknown> = {}, options?: ErrorOptions) {
     const cause = options?.cause
     const qmp = findQmpError(cause)
-    super(message, qmp ? codeOf(qmp) : Code.INTERNAL, qmp ? { qmpClass: qmp.errorClass, qmpDesc: qmp.desc, ...context } : context, options)
+    super(message, qmp ? qmp.code : Code.INTERNAL, qmp ? { qmpClass: qmp.errorClass, qmpDesc: qmp.desc, ...context } : context, options)
   }
 
   /** `<what>: <cause message>`, cause kept. */
@@ -23,8 +23,4 @@ export function findQmpError(e: unknown): QmpCommandError | undefined {
     if (cur instanceof QmpCommandError) return cur
   }
   return undefined
-}
-
-function codeOf(e: QmpCommandError): Code {
-  return e.code
 }
