@@ -112,12 +112,9 @@ export class DebugConsole {
     sock.on('data', (d: string) => {
       this.buf += d
       if (this.buf.length > 64 * 1024 * 1024) this.buf = this.buf.slice(-32 * 1024 * 1024)
-      for (const w of [...this.waiters]) w()
+      this.wake()
     })
-    const wake = (): void => {
-      for (const w of [...this.waiters]) w()
-    }
-    sock.on('close', wake)
+    sock.on('close', () => this.wake())
     sock.on('error', (e) => this.log.debug({ err: errorMessage(e) }, 'debug socket error'))
     this.sock = sock
     return sock
@@ -204,6 +201,11 @@ export class DebugConsole {
     this.closed = true
     this.sock?.destroy()
     this.sock = undefined
+    this.wake()
+  }
+
+  /** Let every waiter re-check the buffer and the socket. */
+  private wake(): void {
     for (const w of [...this.waiters]) w()
   }
 }
