@@ -105,6 +105,12 @@ function readJson(path: string): RawJson {
   return parseRawJson(readFileSync(path, 'utf8'))
 }
 
+/** Numbers as written; mode 0600 also when the file already existed. */
+function writeJson(path: string, v: RawJson): void {
+  writeFileSync(path, stringifyRawJson(v), { mode: 0o600 })
+  chmodSync(path, 0o600)
+}
+
 /**
  * SaveVM's config rewrite for a to-be-template VM: `memory.shared` and every `memory.zones[].shared`
  * false, file 0600, numbers as written (row 36).
@@ -120,8 +126,7 @@ export function rewriteSnapshotConfig(configPath: string): void {
     if (!isObject(z)) throw new ClhError('invalid snapshot config structure: zone in memory section not found or invalid', { configPath })
     z.shared = false
   }
-  writeFileSync(configPath, stringifyRawJson(cfg), { mode: 0o600 })
-  chmodSync(configPath, 0o600)
+  writeJson(configPath, cfg)
 }
 
 /**
@@ -148,8 +153,7 @@ export function prepareRestore(templateDir: string, c: Pick<ClhVmInput, 'vmStore
     const vsock = cfg.vsock
     if (!isObject(vsock)) throw new Error('vsock section not found')
     vsock.socket = join(dest, CLH_VSOCK_SOCKET)
-    writeFileSync(configPath, stringifyRawJson(cfg), { mode: 0o600 })
-    chmodSync(configPath, 0o600)
+    writeJson(configPath, cfg)
   } catch (e) {
     throw new ClhError(`failed to update vsock socket path: ${errorMessage(e)}`, { configPath }, { cause: e })
   }
