@@ -2,9 +2,10 @@
 // path) or `scsi` (`id:lun`) storage by polling sysfs until the deadline, and waits for partition
 // nodes (devtmpfs creates them) with the §4.4 poll. Polling sysfs stands in for the upstream
 // uevent wait: same answer (`/dev/<devname>` of the whole disk), no netlink socket needed.
-import { readdir, stat, writeFile } from 'node:fs/promises'
+import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KatarefError, Code } from '../../types/errors.ts'
+import { exists } from '../fs-util.ts'
 import { waitForPath } from './partition-wait.ts'
 import { systemClock, type Clock, type Deadline, type DeviceResolver, type StorageLike } from './storage-context.ts'
 
@@ -21,15 +22,6 @@ export function splitPciPath(source: string): { rootComplex: string; slots: stri
   const norm = parts.map((p) => p.toLowerCase().padStart(2, '0'))
   if (norm.length > 1 && parseInt(norm[0]!, 16) >= 0x20) return { rootComplex: norm[0]!, slots: norm.slice(1) }
   return { rootComplex: '00', slots: norm }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p)
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function list(dir: string): Promise<string[]> {
