@@ -5,7 +5,7 @@
 //   dm-status                    JSON: every DM device with its table and status (DM_TABLE_STATUS)
 //   dm-create NAME TABLE-LINE    DM_DEV_CREATE + DM_TABLE_LOAD + resume, nothing else; prints major:minor
 //   dm-remove NAME               DM_DEV_REMOVE
-import { DmClient, KoffiDmBackend, dmOptionsNoUdev, dmOptionsReadOnlyNoUdev, readDmTable, errorChain, type DmTarget } from '../dmverity/index.ts'
+import { DmClient, KoffiDmBackend, dmOptionsNoUdev, dmOptionsReadOnlyNoUdev, readDmTable, formatErrorChain, type DmTarget } from '../dmverity/index.ts'
 
 export async function dmTool(argv: string[]): Promise<number> {
   const dm = new KoffiDmBackend()
@@ -48,7 +48,7 @@ export async function dmTool(argv: string[]): Promise<number> {
       await control.close()
     }
   } catch (e) {
-    process.stderr.write(`kataref agent ${cmd}: ${errorChain(e).join(': ')}\n`)
+    process.stderr.write(`kataref agent ${cmd}: ${formatErrorChain(e)}\n`)
     return 1
   }
 }
