@@ -14,7 +14,7 @@ export interface GuestStorageEnvOptions {
   /** Default: KATAREF_USE_DEVMAPPER (on unless `0`). */
   devmapper?: boolean
   runDir?: string
-  /** Blocking DM ioctls on libuv's threadpool (default: KATAREF_BLOCKING_SYSCALLS, else yes) or inline. */
+  /** Blocking DM ioctls and layer mounts on libuv's threadpool (default: KATAREF_BLOCKING_SYSCALLS, else yes) or inline. */
   syscallsOnThreadpool?: boolean
 }
 
