@@ -164,8 +164,7 @@ export class QemuVm {
           /* already gone */
         }
       }
-      if (this.ownsRunDir) rmSync(this.runDir, { recursive: true, force: true })
-      else for (const s of this.sockets()) rmSync(s, { force: true })
+      this.removeRunFiles()
     })
   }
 
@@ -362,19 +361,24 @@ export class QemuVm {
     } catch {
       /* no console */
     }
-    if (this.ownsRunDir) {
-      rmSync(this.runDir, { recursive: true, force: true })
-    } else {
-      for (const s of this.sockets()) {
-        try {
-          unlinkSync(s)
-        } catch {
-          /* not there */
-        }
-      }
-    }
+    this.removeRunFiles()
     this.unregisterCleanup?.()
     this.unregisterCleanup = undefined
+  }
+
+  /** The run dir when we made it; otherwise only its sockets (the caller's dir stays). */
+  private removeRunFiles(): void {
+    if (this.ownsRunDir) {
+      rmSync(this.runDir, { recursive: true, force: true })
+      return
+    }
+    for (const s of this.sockets()) {
+      try {
+        unlinkSync(s)
+      } catch {
+        /* not there */
+      }
+    }
   }
 }
 
