@@ -15,6 +15,7 @@ import { unixDialer } from '../agent/dialer.ts'
 import { kernelCmdline, type Accel } from '../hypervisor/qemu/cmdline.ts'
 import { defaultAccel, QemuVm } from '../hypervisor/qemu/qemu.ts'
 import { connectQmpSocket } from '../hypervisor/qemu/qmp/qmp-socket.ts'
+import { shellQuote } from '../hypervisor/qemu/debug-console.ts'
 import type { QmpClient } from '../hypervisor/qemu/qmp/qmp-client.ts'
 import { Code, DeadlineError, KatarefError, errorMessage } from '../../types/errors.ts'
 import { nullLogger, type Logger } from '../../types/logger.ts'
@@ -119,11 +120,6 @@ function vmOptions(n: NormalizedTemplateConfig) {
 
 const X_IGNORE_SHARED = { capabilities: [{ capability: 'x-ignore-shared', state: true }] }
 
-/** Single-quote for the `exec:` migration URI (run by /bin/sh). */
-function shQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`
-}
-
 async function waitMigration(qmp: QmpClient, timeoutMs: number, what: string): Promise<Record<string, unknown>> {
   const until = Date.now() + timeoutMs
   for (;;) {
@@ -173,7 +169,7 @@ export async function createQemuTemplate(cfg: TemplateVmConfig, opts: CreateTemp
     const t1 = performance.now()
     await qmp.execute('stop')
     await qmp.execute('migrate-set-capabilities', X_IGNORE_SHARED)
-    await qmp.execute('migrate', { uri: `exec:cat > ${shQuote(paths.state)}` })
+    await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(paths.state)}` })
     await waitMigration(qmp, 120_000, 'save template')
     const saveMs = performance.now() - t1
     const meta: QemuTemplateMeta = { kataref: 1, hypervisor: 'qemu', createdAt: new Date().toISOString(), config: n }
@@ -248,7 +244,7 @@ export async function bootFromQemuTemplate(cfg: TemplateVmConfig, opts: BootFrom
     qmp = await connectQmpSocket(vm.qmpSocketPath, { logger: log, readyTimeoutMs: 20_000 })
     await qmp.execute('migrate-set-capabilities', X_IGNORE_SHARED)
     const t1 = performance.now()
-    await qmp.execute('migrate-incoming', { uri: `exec:cat ${shQuote(paths.state)}` })
+    await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(paths.state)}` })
     await waitMigration(qmp, 60_000, 'restore from template')
     const restoreMs = performance.now() - t1
     const status = await qmp.execute<{ status: string }>('query-status')
