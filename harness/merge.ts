@@ -3,6 +3,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CONFORMANCE_REPORT_VERSION, summarize, type ConformanceReport, type RunInfo } from './reporters/model.ts'
+import { errorMessage } from '../impl/types/errors.ts'
 
 export class MergeError extends Error {
   constructor(message: string) {
@@ -28,7 +29,7 @@ export async function loadReport(pathOrDir: string): Promise<LoadedReport> {
   try {
     data = JSON.parse(await readFile(path, 'utf8'))
   } catch (e) {
-    throw new MergeError(`${path}: cannot read a conformance report (${e instanceof Error ? e.message : String(e)})`)
+    throw new MergeError(`${path}: cannot read a conformance report (${errorMessage(e)})`)
   }
   if (!data || typeof data !== 'object' || !('version' in data) || !('scenarios' in data)) throw new MergeError(`${path}: not a conformance report (no version/scenarios)`)
   return { path, report: data as ConformanceReport }

@@ -15,6 +15,7 @@ import type { LogAttachment } from './reporters/model.ts'
 import { ENV } from './env.ts'
 import { missingRequirement } from './requirements.ts'
 import { SCENARIO_SUFFIX, ScenarioMetaError, scenarioNameOf, validateScenarioMeta, type ScenarioMeta } from './scenario-meta.ts'
+import { errorMessage } from '../impl/types/errors.ts'
 
 export { expect }
 export type { GuestOptions }
@@ -75,7 +76,7 @@ async function guestLogs(guest: Guest, lines: number): Promise<LogAttachment[]> 
     try {
       return await f()
     } catch (e) {
-      return `(unavailable: ${e instanceof Error ? e.message : String(e)})`
+      return `(unavailable: ${errorMessage(e)})`
     }
   }
   return [

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { PACKAGE_ROOT } from '../paths.ts'
+import { errorMessage } from '../../impl/types/errors.ts'
 
 export interface Delegate {
   /** Path relative to the package root; the module exports `main(argv: string[]): Promise<number>`. */
@@ -25,7 +26,7 @@ export async function importOptional<T>(command: string, module: string, root = 
   try {
     return (await import(pathToFileURL(path).href)) as T
   } catch (e) {
-    process.stderr.write(`kataref ${command}: cannot load ${module}: ${e instanceof Error ? e.message : String(e)}\n`)
+    process.stderr.write(`kataref ${command}: cannot load ${module}: ${errorMessage(e)}\n`)
     return null
   }
 }

@@ -21,6 +21,7 @@ import {
   type TestCaseResult,
 } from './model.ts'
 import { writeReports } from './write.ts'
+import { errorMessage } from '../../impl/types/errors.ts'
 
 export interface ConformanceReporterOptions {
   outDir: string
@@ -71,7 +72,7 @@ export class ConformanceReporter implements Reporter {
   }
 
   private _fail(where: string, e: unknown): void {
-    const err = new Error(`conformance reporter: ${where}: ${e instanceof Error ? e.message : String(e)}`, { cause: e })
+    const err = new Error(`conformance reporter: ${where}: ${errorMessage(e)}`, { cause: e })
     this.errors.push(err)
     ;(this._opts.warn ?? ((m: string) => process.stderr.write(m + '\n')))(err.message)
   }

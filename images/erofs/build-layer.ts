@@ -4,7 +4,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { execa } from 'execa'
-import { InvalidInputError, KatarefError, ToolError } from '../../impl/types/errors.ts'
+import { InvalidInputError, KatarefError, ToolError, errorMessage } from '../../impl/types/errors.ts'
 
 /** Default filesystem UUID: fixed so that rebuilding a layer reproduces it byte for byte. */
 export const EROFS_DEFAULT_UUID = '6b617461-7265-4600-8000-000000000001'
@@ -58,7 +58,7 @@ export async function buildErofsLayer(sourceDir: string, outPath: string, opts: 
   } catch (e) {
     await rm(tmp, { force: true })
     if (e instanceof KatarefError) throw e
-    throw new ToolError(tool, `could not run: ${e instanceof Error ? e.message : String(e)}`, { args }, { cause: e })
+    throw new ToolError(tool, `could not run: ${errorMessage(e)}`, { args }, { cause: e })
   }
   return { path: outPath, sizeBytes: (await stat(outPath)).size, uuid }
 }

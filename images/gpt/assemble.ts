@@ -4,7 +4,7 @@
 import { open, stat, truncate, writeFile, rename, rm, access, mkdir } from 'node:fs/promises'
 import { join, basename, dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { InvalidInputError, KatarefError, Code } from '../../impl/types/errors.ts'
+import { InvalidInputError, KatarefError, Code, errorMessage } from '../../impl/types/errors.ts'
 import { nullLogger, type Logger } from '../../impl/types/logger.ts'
 import { gptLayout, paddingGaps, SECTOR_SIZE, type GptLayout, type LayerInput } from './layout.ts'
 import { renderHeadImage, renderBackupGpt, randomHeadGuids, type HeadGuids } from './head-image.ts'
@@ -130,6 +130,6 @@ export async function assembleGptDisk(opts: AssembleGptDiskOptions): Promise<Gpt
     // Nothing half-made stays behind: remove what this call created.
     await files.cleanup().catch(() => undefined)
     if (e instanceof KatarefError) throw e
-    throw new KatarefError(`gptdisk: failed to generate GPT VMDK in ${opts.containerDir}: ${e instanceof Error ? e.message : String(e)}`, Code.INTERNAL, { containerDir: opts.containerDir }, { cause: e })
+    throw new KatarefError(`gptdisk: failed to generate GPT VMDK in ${opts.containerDir}: ${errorMessage(e)}`, Code.INTERNAL, { containerDir: opts.containerDir }, { cause: e })
   }
 }

@@ -2,7 +2,7 @@
 // each tracked once; teardown is idempotent and never touches anything outside that directory.
 import { rm, lstat } from 'node:fs/promises'
 import { isAbsolute, relative, resolve } from 'node:path'
-import { KatarefError, Code } from '../../impl/types/errors.ts'
+import { KatarefError, Code, errorMessage } from '../../impl/types/errors.ts'
 
 /** Component-wise containment: `/a/bc` is not inside `/a/b`. */
 export function isInsideDir(dir: string, path: string): boolean {
@@ -42,7 +42,7 @@ export class GptDiskFiles {
           try {
             await rm(p, { force: true })
           } catch (e) {
-            throw new KatarefError(`removing GPT disk file ${p}: ${e instanceof Error ? e.message : String(e)}`, Code.INTERNAL, { path: p }, { cause: e })
+            throw new KatarefError(`removing GPT disk file ${p}: ${errorMessage(e)}`, Code.INTERNAL, { path: p }, { cause: e })
           }
         }
       }

@@ -4,7 +4,7 @@
 import { open, stat, rm } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { InvalidInputError, KatarefError, Code } from '../../impl/types/errors.ts'
+import { InvalidInputError, KatarefError, Code, errorMessage } from '../../impl/types/errors.ts'
 import {
   VERITY_ALGORITHMS, VERITY_DEFAULT_SALT_SIZE, checkSalt, verityTreeParams,
   type VerityAlgorithm, type VerityHashType,
@@ -147,7 +147,7 @@ export async function formatVerity(dataPath: string, opts: VerityFormatOptions =
     if ((await fh.stat()).size < end) await fh.truncate(end)
   } catch (e) {
     if (!existed) await rm(hashPath, { force: true })
-    throw new KatarefError(`writing dm-verity hash area to ${hashPath}: ${e instanceof Error ? e.message : String(e)}`, Code.INTERNAL, { path: hashPath }, { cause: e })
+    throw new KatarefError(`writing dm-verity hash area to ${hashPath}: ${errorMessage(e)}`, Code.INTERNAL, { path: hashPath }, { cause: e })
   } finally {
     await fh.close()
   }

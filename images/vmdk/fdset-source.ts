@@ -10,7 +10,7 @@ import { constants, existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { randomBytes } from 'node:crypto'
-import { InvalidInputError, KatarefError, Code } from '../../impl/types/errors.ts'
+import { InvalidInputError, KatarefError, Code, errorMessage } from '../../impl/types/errors.ts'
 import { renderVmdkDescriptor } from './descriptor.ts'
 import type { VmdkExtent } from './extents.ts'
 
@@ -77,7 +77,7 @@ export async function prepareVmdkBlockSource(extents: readonly VmdkExtent[], o: 
     }
     const flags = (o.readOnly ? constants.O_RDONLY : constants.O_RDWR) | (o.direct ? constants.O_DIRECT : 0)
     const reopened = await open(`/proc/self/fd/${writer.fd}`, flags).catch((e: unknown) => {
-      throw new KatarefError(`reopening the VMDK descriptor${o.direct ? ' with O_DIRECT' : ''}: ${e instanceof Error ? e.message : String(e)}`, Code.INTERNAL, {}, { cause: e })
+      throw new KatarefError(`reopening the VMDK descriptor${o.direct ? ' with O_DIRECT' : ''}: ${errorMessage(e)}`, Code.INTERNAL, {}, { cause: e })
     })
     handles.push(reopened)
     const descriptorPath = await o.register(reopened.fd, 'vmdk-descriptor')

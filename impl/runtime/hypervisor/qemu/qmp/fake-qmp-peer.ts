@@ -8,6 +8,7 @@ import type { FdSender } from './fd-passing.ts'
 import { LineReader } from './line-reader.ts'
 import { memoryDuplexPair } from './memory-duplex.ts'
 import type { QmpErrorBody, QmpEvent, QmpGreeting } from './qmp-types.ts'
+import { errorMessage } from '../../../../types/errors.ts'
 
 export interface ScriptedEvent {
   event: QmpEvent
@@ -176,7 +177,7 @@ export class FakeQmpPeer {
       try {
         return step.args(cmd.arguments) === false ? `${cmd.execute}: arguments rejected: ${JSON.stringify(cmd.arguments)}` : undefined
       } catch (e) {
-        return `${cmd.execute}: ${e instanceof Error ? e.message : String(e)}`
+        return `${cmd.execute}: ${errorMessage(e)}`
       }
     }
     return isDeepStrictEqual(step.args, cmd.arguments ?? {})
